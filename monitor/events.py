@@ -1,0 +1,161 @@
+"""Canonical input events: the contract every producer (JSON, FHIR, HL7 v2) maps into.
+
+These pydantic models are validated once, at the edge; everything behind the edge works
+with typed events. Their JSON Schemas are generated into ``schemas/`` (see
+``monitor.schemas``) so producers in other languages share the contract.
+
+Unknown fields are ignored rather than rejected, so producers can add fields without
+breaking older workers. Validation errors never echo input values
+(``hide_input_in_errors``): inputs carry patient data.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
+
+#: Units that express a continuous rate (infusions, transdermal patches): ×24 per day.
+RATE_UNITS = frozenset({"mg/h", "mcg/h", "mg/hr", "mcg/hr", "microgram/h", "ug/h", "µg/h"})
+
+_MODEL_CONFIG = ConfigDict(
+    extra="ignore",
+    frozen=True,
+    hide_input_in_errors=True,
+    str_strip_whitespace=True,
+)
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+ShortText = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class PatientRef(BaseModel):
+    """Who an event is about, plus any patient facts the producer knows at that moment.
+
+    Any event may carry ``birth_date``, ``unit`` and ``monitored``; they update the
+    patient's context. ``monitored`` states continuous respiratory monitoring explicitly;
+    when absent, the unit is looked up in the monitored-units data file.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    id: Identifier
+    birth_date: date | None = None
+    unit: ShortText | None = None
+    monitored: StrictBool | None = None
+
+
+class OrderAction(str, Enum):
+    """What a prescription event does to the order it names."""
+
+    NEW = "new"
+    MODIFY = "modify"
+    DISCONTINUE = "discontinue"
+    ENTERED_IN_ERROR = "entered_in_error"
+
+
+class _EventBase(BaseModel):
+    model_config = _MODEL_CONFIG
+
+    event_id: Identifier
+    occurred_at: AwareDatetime
+    patient: PatientRef
+
+
+class Prescription(_EventBase):
+    """A medication-order event.
+
+    ``modify`` replaces the order with the same ``order_id``; ``discontinue`` ends it;
+    ``entered_in_error`` retracts it as if it never existed. ``dose``/``dose_unit`` with
+    ``frequency_per_day`` give the daily dose; a rate unit (mg/h, mcg/h) is a continuous
+    dose and needs no frequency; ``strength``/``strength_unit`` turn tablets, patches or
+    mL into mg. ``dose_max`` and ``max_frequency_per_day`` (optional extensions) carry
+    dose ranges and "up to N times a day" so PRN orders count at their maximum.
+    """
+
+    type: Literal["prescription"] = "prescription"
+    order_id: Identifier
+    action: OrderAction
+    drug: ShortText
+    rxnorm: Annotated[str, Field(max_length=32)] | None = None
+    ndc: Annotated[str, Field(max_length=32)] | None = None
+    route: Annotated[str, Field(max_length=64)] | None = None
+    dose: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    dose_max: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    dose_unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    strength: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    strength_unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    frequency_per_day: Annotated[float, Field(gt=0, le=1440, allow_inf_nan=False)] | None = None
+    max_frequency_per_day: Annotated[float, Field(gt=0, le=1440, allow_inf_nan=False)] | None = None
+    prn: StrictBool = False
+    one_time: StrictBool = False
+    end_at: AwareDatetime | None = None
+    indication: Annotated[str, Field(max_length=256)] | None = None
+
+    @model_validator(mode="after")
+    def _dose_required_for_active_orders(self) -> "Prescription":
+        if self.action in (OrderAction.NEW, OrderAction.MODIFY):
+            missing = [name for name in ("dose", "dose_unit") if getattr(self, name) is None]
+            continuous = self.dose_unit is not None and self.dose_unit.strip().lower() in RATE_UNITS
+            if self.frequency_per_day is None and not (continuous or self.one_time):
+                missing.append("frequency_per_day")
+            if missing:
+                raise PydanticCustomError(
+                    "missing_conditional",
+                    "{fields} required when action is {action}",
+                    {"fields": ", ".join(missing), "action": self.action.value},
+                )
+        if self.dose_max is not None and self.dose is not None and self.dose_max < self.dose:
+            raise PydanticCustomError("dose_range", "dose_max is below dose")
+        return self
+
+    @property
+    def is_continuous(self) -> bool:
+        """A rate dose (infusion or patch) rather than discrete administrations."""
+        return self.dose_unit is not None and self.dose_unit.strip().lower() in RATE_UNITS
+
+
+class PainScore(_EventBase):
+    """A charted pain-intensity score (0–10 numeric rating scale)."""
+
+    type: Literal["pain_score"] = "pain_score"
+    score: Annotated[StrictInt, Field(ge=0, le=10)]
+    body_site: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    allodynia: StrictBool | None = None
+
+
+class PatientUpdate(_EventBase):
+    """Admission, transfer, discharge and problem-list facts about a patient."""
+
+    type: Literal["patient_update"] = "patient_update"
+    disease_progression: StrictBool | None = None
+    comfort_care: StrictBool | None = None
+    discharged: StrictBool | None = None
+
+
+Event = Annotated[Union[Prescription, PainScore, PatientUpdate], Field(discriminator="type")]
+EVENT_TYPES: dict[str, type[BaseModel]] = {
+    "prescription": Prescription,
+    "pain_score": PainScore,
+    "patient_update": PatientUpdate,
+}
+AnyEvent = Prescription | PainScore | PatientUpdate
+
+
+def event_sort_key(event: AnyEvent) -> tuple[datetime, int, str]:
+    """Deterministic event-time order for one patient's events.
+
+    Ties at the same instant are broken by kind so that context comes first, then
+    stops before starts (a same-minute rotation is never counted as two opioids at
+    once), then scores, and finally by ``event_id`` so that any arrival order sorts alike.
+    """
+    if isinstance(event, PatientUpdate):
+        rank = 0
+    elif isinstance(event, Prescription):
+        rank = 1 if event.action in (OrderAction.DISCONTINUE, OrderAction.ENTERED_IN_ERROR) else 2
+    else:
+        rank = 3
+    return (event.occurred_at, rank, event.event_id)

@@ -1,0 +1,76 @@
+"""Settings: clinical thresholds and time rules, read from the environment.
+
+Every threshold in ``clinical-rules.md`` marked *(setting)* is a field here. Each field
+can be set with an environment variable ``MEDSAFETY_<FIELD NAME IN CAPITALS>``; durations
+take seconds (``86400``) or ISO 8601 (``PT24H``, ``P7D``). Defaults are the documented
+starting points; ``docs`` below each field says why it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "MEDSAFETY_"
+
+
+class RuleSettings(BaseModel):
+    """Thresholds and windows of the detectors (all event time, never wall time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    factor_set: str = Field("cdc-2022", description="MME conversion-factor set: cdc-2022 or cdc-2016.")
+    allowed_lateness: timedelta = Field(
+        timedelta(minutes=10),
+        description="How far behind the newest event an event may arrive and still be processed "
+        "in exact event-time order. Later events are applied at the watermark and counted as late.",
+    )
+    oih_window: timedelta = Field(timedelta(days=7), description="Window of the OIH signature.")
+    oih_min_rise_fraction: float = Field(0.30, ge=0, description="Minimum MME rise over the window's lowest total.")
+    oih_min_rise_mme: float = Field(10.0, ge=0, description="Minimum absolute MME rise.")
+    oih_min_exposure: timedelta = Field(
+        timedelta(hours=24), description="Opioid exposure needed before a rise counts (naive starts excluded)."
+    )
+    oih_pain_delay: timedelta = Field(
+        timedelta(hours=4), description="Scores count as 'after the escalation' from this long after it."
+    )
+    oih_min_pain_rise: float = Field(2.0, gt=0, description="Median pain rise that is clinically meaningful.")
+    oih_min_scores: int = Field(2, ge=1, description="Scores needed on each side of the escalation.")
+    rotation_window: timedelta = Field(
+        timedelta(hours=24), description="A stop of one opioid and start of another this close is a rotation."
+    )
+    mme_caution: float = Field(50.0, description="CDC: caution at or above this daily MME.")
+    mme_high: float = Field(90.0, description="CDC: strong caution; raises OIH severity to high.")
+    elderly_age: int = Field(65, ge=0, description="Age from which co-prescription and laxative alerts rise.")
+    prn_only_step_down: bool = Field(True, description="PRN-only co-prescriptions alert one severity lower.")
+    one_time_active: timedelta = Field(
+        timedelta(hours=12), description="How long a one-time dose counts as active for co-prescription."
+    )
+    laxative_grace: timedelta = Field(timedelta(hours=24), description="Grace period before missing-laxative.")
+    docusate_counts_as_bowel_regimen: bool = Field(False, description="Docusate alone is a softener, not a regimen.")
+    max_pain_scores: int = Field(48, ge=4, description="Pain scores kept per patient (bounded state).")
+    recent_event_ids: int = Field(64, ge=0, description="Event ids remembered per patient for de-duplication.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "RuleSettings":
+        """Build settings from ``MEDSAFETY_*`` variables, then explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+    @property
+    def rule_version(self) -> str:
+        """Identifies the rules and conversion factors an alert was computed with."""
+        return f"{RULES_VERSION}+{self.factor_set}"
+
+
+#: Bump when a rule's logic changes, so alerts can be traced to the logic that made them.
+RULES_VERSION = "medsafety-rules/1"
