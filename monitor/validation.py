@@ -110,6 +110,8 @@ def rejection_from_errors(errors: list[Any]) -> Rejection:
         loc = loc[1:]
     where = ".".join(loc) or "event"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    if error_type == "missing_conditional":
+        return Rejection("missing_field", f"{_safe_message(first)}{more}")
     if error_type in _MISSING_TYPES:
         return Rejection("missing_field", f"{where}: field required{more}")
     if error_type == "value_error":
