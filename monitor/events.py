@@ -76,6 +76,32 @@ class Prescription(_EventBase):
     dose ranges and "up to N times a day" so PRN orders count at their maximum.
     """
 
+    model_config = ConfigDict(
+        **_MODEL_CONFIG,
+        json_schema_extra={
+            # The conditional requirements the model validator enforces, for other languages.
+            "allOf": [
+                {
+                    "if": {"properties": {"action": {"enum": ["new", "modify"]}}, "required": ["action"]},
+                    "then": {"required": ["dose", "dose_unit"]},
+                },
+                {
+                    "if": {
+                        "properties": {"action": {"enum": ["new", "modify"]}},
+                        "required": ["action"],
+                        "not": {
+                            "anyOf": [
+                                {"properties": {"one_time": {"const": True}}, "required": ["one_time"]},
+                                {"properties": {"dose_unit": {"enum": sorted(RATE_UNITS)}}, "required": ["dose_unit"]},
+                            ]
+                        },
+                    },
+                    "then": {"required": ["frequency_per_day"]},
+                },
+            ]
+        },
+    )
+
     type: Literal["prescription"] = "prescription"
     order_id: Identifier
     action: OrderAction
@@ -150,10 +176,11 @@ def event_sort_key(event: AnyEvent) -> tuple[datetime, int, str]:
 
     Ties at the same instant are broken by kind so that context comes first, then
     stops before starts (a same-minute rotation is never counted as two opioids at
-    once), then scores, and finally by ``event_id`` so that any arrival order sorts alike.
+    once), then scores, then a discharge (which ends the patient's state), and finally
+    by ``event_id`` so that any arrival order sorts alike.
     """
     if isinstance(event, PatientUpdate):
-        rank = 0
+        rank = 4 if event.discharged else 0
     elif isinstance(event, Prescription):
         rank = 1 if event.action in (OrderAction.DISCONTINUE, OrderAction.ENTERED_IN_ERROR) else 2
     else:

@@ -53,6 +53,11 @@ class RuleSettings(BaseModel):
     docusate_counts_as_bowel_regimen: bool = Field(False, description="Docusate alone is a softener, not a regimen.")
     max_pain_scores: int = Field(48, ge=4, description="Pain scores kept per patient (bounded state).")
     recent_event_ids: int = Field(64, ge=0, description="Event ids remembered per patient for de-duplication.")
+    patient_idle_ttl: timedelta = Field(
+        timedelta(days=30),
+        description="A patient with no orders, scores or open alerts and no event for this long is forgotten "
+        "(a discharge forgets at once).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "RuleSettings":
