@@ -1,0 +1,90 @@
+"""What every detector is given: the rules, the knowledge, and the moment being judged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from ..events import AnyEvent
+from ..knowledge import DrugCatalogue, FactorSet, PatientMME, load_care_units
+from ..settings import RuleSettings
+from .state import PatientState
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalRules:
+    """Settings plus the knowledge they select: built once, shared by every patient."""
+
+    settings: RuleSettings
+    catalogue: DrugCatalogue
+    factors: FactorSet
+    care_units: object  # has ``is_monitored(unit) -> bool | None``
+
+    @classmethod
+    def from_settings(cls, settings: RuleSettings | None = None, care_units_path: str | None = None) -> "ClinicalRules":
+        settings = settings or RuleSettings()
+        return cls(
+            settings=settings,
+            catalogue=DrugCatalogue.default(),
+            factors=FactorSet.named(settings.factor_set),
+            care_units=load_care_units(care_units_path) if care_units_path else load_care_units(),
+        )
+
+    # Durations in seconds, read on hot paths.
+    @property
+    def window(self) -> float:
+        return self.settings.oih_window.total_seconds()
+
+    @property
+    def one_time_active(self) -> float:
+        return self.settings.one_time_active.total_seconds()
+
+
+@dataclass(slots=True)
+class Moment:
+    """The patient at one event time: derived context and what triggered the look."""
+
+    t: float
+    age: int | None
+    elderly: bool
+    monitored: bool
+    flags: list[str] = field(default_factory=list)
+    trigger: AnyEvent | None = None
+    mme_before: PatientMME | None = None
+    retracted_event_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        state: PatientState,
+        t: float,
+        rules: ClinicalRules,
+        trigger: AnyEvent | None = None,
+        mme_before: PatientMME | None = None,
+        retracted_event_ids: frozenset[str] = frozenset(),
+    ) -> "Moment":
+        flags: list[str] = []
+        age = age_in_years(state.birth_date, t) if state.birth_date else None
+        if age is None:
+            flags.append("age_unknown")
+        monitored = state.monitored_explicit
+        if monitored is None:
+            monitored = rules.care_units.is_monitored(state.unit)  # type: ignore[attr-defined]
+        if monitored is None:
+            flags.append("monitoring_unknown")
+        return cls(
+            t=t,
+            age=age,
+            elderly=age is not None and age >= rules.settings.elderly_age,
+            monitored=bool(monitored),
+            flags=flags,
+            trigger=trigger,
+            mme_before=mme_before,
+            retracted_event_ids=retracted_event_ids,
+        )
+
+
+def age_in_years(birth: date, t: float) -> int:
+    """Completed years of age at event time ``t`` (birthday counts from its day)."""
+    today = datetime.fromtimestamp(t, tz=timezone.utc).date()
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

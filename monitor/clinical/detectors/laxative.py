@@ -1,0 +1,58 @@
+"""Missing bowel regimen: an opioid without a scheduled laxative after a grace period.
+
+Fires on event-time progress (a deadline), not on the next event: a patient may have no
+further event for days. One-time doses do not start the clock.
+"""
+
+from __future__ import annotations
+
+from ...alerts import AlertKind, Severity
+from ..context import ClinicalRules, Moment
+from ..state import BOWEL_REGIMEN, OPIOID, SOFTENER_ONLY, Order, OrderVersion, PatientState
+from .finding import Finding
+
+
+def laxative_clock(state: PatientState, t: float, rules: ClinicalRules) -> tuple[float, list[tuple[Order, OrderVersion]]] | None:
+    """When the grace period started (the earliest active opioid order, one-time doses
+    excluded) and those orders; None when there is no such opioid or a regimen is active."""
+    opioids = [(o, v) for o, v in state.active_versions(t, OPIOID) if not v.one_time]
+    if not opioids:
+        return None
+    regimen_flags = BOWEL_REGIMEN | (SOFTENER_ONLY if rules.settings.docusate_counts_as_bowel_regimen else 0)
+    for _, version in state.active_versions(t, regimen_flags):
+        if not version.prn and not version.one_time:
+            return None
+    started = min(order.started_at for order, _ in opioids)
+    return started, opioids
+
+
+def laxative_deadline(state: PatientState, t: float, rules: ClinicalRules) -> float | None:
+    """The moment the alert would fire if nothing changes, if that is still ahead."""
+    clock = laxative_clock(state, t, rules)
+    if clock is None:
+        return None
+    deadline = clock[0] + rules.settings.laxative_grace.total_seconds()
+    return deadline if deadline > t else None
+
+
+def detect_missing_laxative(state: PatientState, moment: Moment, rules: ClinicalRules) -> Finding | None:
+    clock = laxative_clock(state, moment.t, rules)
+    if clock is None:
+        return None
+    started, opioids = clock
+    deadline = started + rules.settings.laxative_grace.total_seconds()
+    if moment.t < deadline:
+        return None
+    opioids.sort(key=lambda item: (item[0].started_at, item[0].order_id))
+    first_order = opioids[0][0]
+    drugs = sorted({version.drug for _, version in opioids})
+    hours = rules.settings.laxative_grace.total_seconds() / 3600
+    return Finding(
+        kind=AlertKind.MISSING_LAXATIVE,
+        severity=Severity.HIGH if moment.elderly else Severity.WARNING,
+        evidence=[version.event_id for _, version in opioids],
+        summary=f"{', '.join(drugs)} without a scheduled bowel regimen for over {hours:g} h",
+        details={"drugs": drugs, "opioid_started_at": started, "grace_hours": hours, "age": moment.age},
+        anchor_event_id=first_order.versions[0].event_id,
+        raised_at=deadline,
+    )

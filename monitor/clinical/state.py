@@ -1,0 +1,230 @@
+"""Per-patient state: what the detectors need to know about one patient, and no more.
+
+State is bounded: orders of monitored classes only (an antibiotic or saline order is
+counted and forgotten), order versions and pain scores within the longest window, a
+fixed number of recent event ids. Times are POSIX seconds (floats) of event time: compact
+to store in a changelog-backed table and cheap to compare.
+
+Everything here is plain data with ``to_dict``/``from_dict`` so a live worker can keep
+it in a faust table and an offline replay in a dict, with the same detector code.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+# Class flags of an order version (a bit set: compact and fast to test).
+OPIOID = 1
+BENZODIAZEPINE = 2
+GABAPENTINOID = 4
+BOWEL_REGIMEN = 8
+SOFTENER_ONLY = 16
+NMDA_ANTAGONIST = 32
+
+#: "No time yet": before any event time.
+NEVER = float("-inf")
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value == NEVER else value
+
+
+@dataclass(slots=True)
+class OrderVersion:
+    """One version of a monitored order, in force from ``at`` until the next version."""
+
+    at: float
+    event_id: str
+    drug: str  # the canonical ingredient (opioid ingredient for opioids) for display
+    flags: int
+    route: str | None = None
+    daily_amount: float | None = None
+    daily_unit: str | None = None
+    dose_note: str = ""
+    prn: bool = False
+    one_time: bool = False
+    for_oud: bool = False
+    end_at: float | None = None
+
+    def has(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+
+@dataclass(slots=True)
+class Order:
+    """A monitored order and its versions (bounded to the window plus the one before)."""
+
+    order_id: str
+    started_at: float  # kept apart from versions: old versions are pruned, the start is not
+    versions: list[OrderVersion]
+    stopped_at: float | None = None
+    stop_event_id: str | None = None
+    last_applied: tuple[float, str] = (NEVER, "")
+
+    def version_at(self, t: float) -> OrderVersion | None:
+        """The version in force at ``t``, or None if the order is not active then."""
+        if self.stopped_at is not None and t >= self.stopped_at:
+            return None
+        current = None
+        for version in self.versions:
+            if version.at <= t:
+                current = version
+            else:
+                break
+        if current is None:
+            return None
+        if current.end_at is not None and t >= current.end_at:
+            return None
+        return current
+
+    def ends_at(self, one_time_active: float) -> float | None:
+        """When the latest version stops being active on its own (scheduled stop or
+        the end of a one-time dose's effect), if it does."""
+        latest = self.versions[-1]
+        ends = [t for t in (self.stopped_at, latest.end_at) if t is not None]
+        if latest.one_time:
+            ends.append(latest.at + one_time_active)
+        return min(ends) if ends else None
+
+    def event_ids(self) -> set[str]:
+        ids = {version.event_id for version in self.versions}
+        if self.stop_event_id:
+            ids.add(self.stop_event_id)
+        return ids
+
+
+@dataclass(slots=True)
+class PainRecord:
+    at: float
+    score: int
+    event_id: str
+    site: str | None = None
+    allodynia: bool = False
+
+
+@dataclass(slots=True)
+class Episode:
+    """An open alert episode of one kind for one patient."""
+
+    alert_id: str
+    revision: int
+    severity: str
+    opened_at: float
+    evidence: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+    # Room for the pharmacist queue's actions (acknowledge, snooze).
+    snoozed_until: float | None = None
+    acknowledged_at: float | None = None
+
+
+@dataclass(slots=True)
+class PatientState:
+    patient_id: str
+    birth_date: date | None = None
+    unit: str | None = None
+    monitored_explicit: bool | None = None
+    comfort_care: bool = False
+    orders: dict[str, Order] = field(default_factory=dict)
+    pain: list[PainRecord] = field(default_factory=list)
+    progressions: list[tuple[float, str]] = field(default_factory=list)
+    episodes: dict[str, Episode] = field(default_factory=dict)
+    recent_ids: deque[str] = field(default_factory=deque)
+    clock: float = NEVER
+    last_event_at: float = NEVER
+
+    # -- de-duplication -------------------------------------------------------------
+    def seen(self, event_id: str) -> bool:
+        return event_id in self.recent_ids
+
+    def remember(self, event_id: str, limit: int) -> None:
+        if limit <= 0:
+            return
+        self.recent_ids.append(event_id)
+        while len(self.recent_ids) > limit:
+            self.recent_ids.popleft()
+
+    # -- queries ----------------------------------------------------------------------
+    def active_versions(self, t: float, flag: int) -> list[tuple[Order, OrderVersion]]:
+        """Orders of a class active at ``t`` with the version in force."""
+        found = []
+        for order in self.orders.values():
+            version = order.version_at(t)
+            if version is not None and version.flags & flag:
+                found.append((order, version))
+        return found
+
+    def is_idle(self) -> bool:
+        """Nothing left that a detector could act on."""
+        return not self.orders and not self.episodes and not self.pain and not self.progressions
+
+    # -- serialization (compact, JSON-compatible) -------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "p": self.patient_id,
+            "b": self.birth_date.isoformat() if self.birth_date else None,
+            "u": self.unit,
+            "m": self.monitored_explicit,
+            "c": self.comfort_care,
+            "o": [_order_to_list(order) for order in self.orders.values()],
+            "s": [[r.at, r.score, r.event_id, r.site, r.allodynia] for r in self.pain],
+            "g": [list(item) for item in self.progressions],
+            "e": {
+                kind: [ep.alert_id, ep.revision, ep.severity, ep.opened_at, ep.evidence, ep.details,
+                       ep.snoozed_until, ep.acknowledged_at]
+                for kind, ep in self.episodes.items()
+            },
+            "r": list(self.recent_ids),
+            "k": [_finite_or_none(self.clock), _finite_or_none(self.last_event_at)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PatientState":
+        state = cls(
+            patient_id=data["p"],
+            birth_date=date.fromisoformat(data["b"]) if data.get("b") else None,
+            unit=data.get("u"),
+            monitored_explicit=data.get("m"),
+            comfort_care=bool(data.get("c")),
+        )
+        for item in data.get("o", []):
+            order = _order_from_list(item)
+            state.orders[order.order_id] = order
+        state.pain = [PainRecord(at, score, eid, site, allo) for at, score, eid, site, allo in data.get("s", [])]
+        state.progressions = [(at, eid) for at, eid in data.get("g", [])]
+        for kind, (aid, rev, sev, opened, evidence, details, snoozed, acked) in data.get("e", {}).items():
+            state.episodes[kind] = Episode(aid, rev, sev, opened, list(evidence), dict(details), snoozed, acked)
+        state.recent_ids = deque(data.get("r", []))
+        clock, last_event_at = data.get("k", [None, None])
+        state.clock = NEVER if clock is None else clock
+        state.last_event_at = NEVER if last_event_at is None else last_event_at
+        return state
+
+
+def _order_to_list(order: Order) -> list[Any]:
+    return [
+        order.order_id,
+        order.started_at,
+        [
+            [v.at, v.event_id, v.drug, v.flags, v.route, v.daily_amount, v.daily_unit, v.dose_note,
+             v.prn, v.one_time, v.for_oud, v.end_at]
+            for v in order.versions
+        ],
+        order.stopped_at,
+        order.stop_event_id,
+        [_finite_or_none(order.last_applied[0]), order.last_applied[1]],
+    ]
+
+
+def _order_from_list(item: list[Any]) -> Order:
+    order_id, started_at, versions, stopped_at, stop_event_id, last_applied = item
+    return Order(
+        order_id=order_id,
+        started_at=started_at,
+        versions=[OrderVersion(*v) for v in versions],
+        stopped_at=stopped_at,
+        stop_event_id=stop_event_id,
+        last_applied=(NEVER if last_applied[0] is None else last_applied[0], last_applied[1]),
+    )

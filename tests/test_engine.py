@@ -1,0 +1,196 @@
+"""The engine: orders' lifecycle, idempotency, event-time order, lateness, bounded state."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.clinical.state import PatientState
+from monitor.engine import Engine
+from tests.feeds import Patient, at, episodes, kinds, laxative, rules, run
+from tests.test_rules_oih import oxycodone_escalation
+
+
+def mixed_feed() -> list:
+    """Three patients exercising every rule; events interleaved by time."""
+    oih = oxycodone_escalation()
+    oih.rx(48, "OXY", "oxycodone", "modify", dose=12.5, frequency_per_day=4)
+    combo = Patient(id="P2")
+    combo.rx(0, "MOR", "morphine", dose=10, frequency_per_day=4, route="PO")
+    combo.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    combo.rx(3, "GAB", "gabapentin", dose=300, frequency_per_day=3)
+    combo.transfer(6, "MICU", monitored=True)
+    combo.rx(40, "SEN", "senna", dose=8.6, frequency_per_day=2)
+    combo.rx(50, "LZP", "lorazepam", "entered_in_error")
+    lax = Patient(id="P3")
+    lax.rx(10, "HYD", "hydromorphone", dose=0.5, frequency_per_day=6, route="IV")
+    lax.pain(70, 3)
+    return sorted(oih.events + combo.events + lax.events, key=lambda e: e.occurred_at)
+
+
+def canonical(records) -> list[str]:
+    return sorted(r.model_dump_json() for r in records)
+
+
+def test_same_feed_same_records_and_ids() -> None:
+    assert canonical(run(mixed_feed())) == canonical(run(mixed_feed()))
+    assert kinds(run(mixed_feed())) == {"oih_suspected", "opioid_escalation_during_oih", "opioid_benzodiazepine",
+                                        "opioid_gabapentinoid", "missing_laxative"}
+
+
+def test_duplicate_delivery_changes_nothing() -> None:
+    feed = mixed_feed()
+    engine = Engine(rules())
+    records = run([e for event in feed for e in (event, event)], engine)
+    assert canonical(records) == canonical(run(feed))
+    assert engine.stats.duplicates == len(feed)
+
+
+def test_duplicate_long_after_is_idempotent_too() -> None:
+    feed = mixed_feed()
+    engine = Engine(rules())
+    records = run(feed + [feed[0], feed[5]], engine)  # re-delivered after a restart, say
+    assert canonical(records) == canonical(run(feed))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_any_permutation_within_the_allowed_lateness_gives_the_same_records(seed: int) -> None:
+    feed = mixed_feed()
+    lateness = timedelta(minutes=10)
+    rng = random.Random(seed)
+    # Delay each event by up to the allowed lateness, then deliver in that order.
+    delivered = sorted(feed, key=lambda e: e.occurred_at + timedelta(seconds=rng.uniform(0, lateness.total_seconds())))
+    assert canonical(run(delivered, allowed_lateness=lateness)) == canonical(run(feed, allowed_lateness=lateness))
+
+
+def test_cross_topic_disorder_within_lateness_does_not_create_a_transient_alert() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    lzp = p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    stop = p.rx(2.05, "OXY", "oxycodone", "discontinue")  # 3 minutes later
+    in_order = run(p.events)
+    stop_first = [e for e in p.events if e not in (lzp, stop)] + [stop, lzp]
+    assert canonical(run(stop_first)) == canonical(in_order)
+
+
+def test_events_older_than_the_watermark_are_applied_late_and_counted() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.pain(5, 3)
+    late_benzo = p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    other = Patient(id="P2")
+    other.pain(6, 2)  # moves event time past P1's 5 h score, which is then applied
+    engine = Engine(rules())
+    records = run([e for e in p.events if e is not late_benzo] + other.events + [late_benzo], engine)
+    assert engine.stats.late == 1
+    [episode] = episodes(records, "opioid_benzodiazepine")
+    assert episode.opened.raised_at == at(5)  # judged at the patient's time when it arrived
+
+
+def test_an_event_behind_the_watermark_but_not_behind_its_patient_keeps_its_own_time() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.pain(5, 3)
+    late_benzo = p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    engine = Engine(rules())
+    records = run([e for e in p.events if e is not late_benzo] + [late_benzo], engine)
+    assert engine.stats.late == 1  # the 5 h score set the watermark to 4:50
+    [episode] = episodes(records, "opioid_benzodiazepine")
+    assert episode.opened.raised_at == at(2)  # the 5 h score was still held: no patient time to lose
+
+
+def test_modify_replaces_the_order() -> None:
+    p = Patient()
+    p.rx(0, "X", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.rx(1, "Y", "lorazepam", dose=1, frequency_per_day=2)
+    p.rx(2, "X", "acetaminophen", "modify", dose=650, frequency_per_day=4)  # no longer an opioid
+    [episode] = episodes(run(p.events), "opioid_benzodiazepine")
+    assert episode.status == "resolved" and episode.records[-1].raised_at == at(2)
+
+
+def test_entered_in_error_retracts_the_alert_it_alone_caused() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    lzp = p.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    p.rx(1.5, "LZP", "lorazepam", "entered_in_error")
+    [episode] = episodes(run(p.events), "opioid_benzodiazepine")
+    assert (episode.status, episode.reason) == ("resolved", "retracted")
+    assert lzp.event_id in episode.opened.evidence
+
+
+def test_entered_in_error_keeps_an_alert_other_orders_still_cause() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    p.rx(1.2, "DZP", "diazepam", dose=5, frequency_per_day=2)
+    p.rx(1.5, "LZP", "lorazepam", "entered_in_error")
+    [episode] = episodes(run(p.events), "opioid_benzodiazepine")
+    assert episode.status == "updated" and episode.reason == "evidence_retracted"
+    assert episode.records[-1].details["drugs"] == ["diazepam", "oxycodone"]
+
+
+def test_entered_in_error_rewrites_mme_history() -> None:
+    p = oxycodone_escalation()
+    extra = p.events[-4]  # the escalating modify at 30 h
+    assert extra.action.value == "modify"
+    p.events.remove(extra)
+    p.rx(30, "OXY2", "oxycodone", dose=5, frequency_per_day=4)  # a second order doubles the total
+    p.events.sort(key=lambda e: e.occurred_at)
+    p.rx(46, "OXY2", "oxycodone", "entered_in_error")
+    [oih] = episodes(run(p.events), "oih_suspected")
+    assert (oih.status, oih.reason) == ("resolved", "retracted")
+
+
+def test_discharge_resolves_everything_and_forgets_the_patient() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    p.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    p.update(30, discharged=True)
+    engine = Engine(rules())
+    records = run(p.events, engine)
+    assert {(e.kind, e.status, e.reason) for e in episodes(records)} == {
+        ("opioid_benzodiazepine", "resolved", "discharged"), ("missing_laxative", "resolved", "discharged")}
+    assert "P1" not in engine.states
+
+
+def test_state_is_bounded_over_a_long_stay() -> None:
+    p = Patient()
+    laxative(p)
+    for day in range(60):
+        p.rx(day * 24 + 1, "OXY", "oxycodone", "modify" if day else "new", dose=5 + day % 3, frequency_per_day=4)
+        p.pains((day * 24 + h, 4) for h in (2, 6, 10, 14, 18, 22))
+    engine = Engine(rules())
+    run(p.events, engine)
+    state = engine.states["P1"]
+    assert len(state.pain) <= 7 * 6 + 1  # 7 days of 6 scores; both window ends inclusive
+    assert len(state.orders["OXY"].versions) <= 9
+    assert len(state.recent_ids) <= 64
+    assert len(json.dumps(state.to_dict())) < 6000
+
+
+def test_state_survives_serialization_mid_feed() -> None:
+    feed = mixed_feed()
+    whole = run(feed)
+    engine = Engine(rules())
+    first = []
+    cut = len(feed) // 2
+    for event in feed[:cut]:
+        first.extend(engine.submit(event))
+    restored = Engine(rules())
+    for pid, state in engine.states.items():
+        restored.states[pid] = PatientState.from_dict(json.loads(json.dumps(state.to_dict())))
+    restored.recover()
+    # The restarted engine re-reads from the last event whose effects were released.
+    rest = run(feed[cut - engine.held:], restored)
+    assert canonical(first + rest) == canonical(whole)
