@@ -1,0 +1,124 @@
+"""``medmon``: the command line of the medication-safety monitor.
+
+Offline commands (no broker): ``evaluate`` replays files through the same detectors the
+live worker runs; ``mme`` prints morphine milligram equivalents per order and patient.
+Diagnostics go to stderr and never contain patient data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import ExitStack
+from typing import IO, Sequence
+
+from .clinical.context import ClinicalRules
+from .engine import Engine
+from .knowledge import FACTOR_SET_NAMES
+from .replay import InputError, read_inputs
+from .settings import RuleSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except InputError as exc:
+        print(f"medmon: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"medmon: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medmon", description="Medication-safety monitor for hospital pharmacies.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    evaluate = sub.add_parser("evaluate", help="replay event files through the detectors; print alert records")
+    _add_input_args(evaluate)
+    evaluate.add_argument("--out", metavar="PATH", help="write alert records here (default: stdout)")
+    evaluate.set_defaults(run=_evaluate)
+
+    mme = sub.add_parser("mme", help="print daily MME per opioid order and per patient (NDJSON)")
+    _add_input_args(mme)
+    mme.set_defaults(run=_mme)
+    return parser
+
+
+def _add_input_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="NDJSON of canonical events or FHIR resources, "
+                        "or FHIR Bundle JSON files")
+    parser.add_argument("--factor-set", choices=FACTOR_SET_NAMES, default=None,
+                        help="MME conversion-factor set (default: MEDSAFETY_FACTOR_SET or cdc-2022)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also report skipped inputs and a summary")
+
+
+def _run_engine(args: argparse.Namespace, emit) -> Engine:  # type: ignore[no-untyped-def]
+    """Feed every input item through one engine; rejected inputs are one stderr line each."""
+    rules = ClinicalRules.from_settings(RuleSettings.from_env(factor_set=args.factor_set))
+    engine = Engine(rules)
+    rejected = ignored = 0
+    for item in read_inputs(args.files):
+        if item.rejection is not None:
+            rejected += 1
+            print(f"{item.location}: {item.rejection}", file=sys.stderr)
+        elif item.ignored is not None:
+            ignored += 1
+            if args.verbose:
+                print(f"{item.location}: skipped: {item.ignored}", file=sys.stderr)
+        elif item.event is not None:
+            emit(engine.submit(item.event))
+    emit(engine.finish())
+    if args.verbose:
+        stats = engine.stats
+        summary = {
+            "events": dict(stats.received), "rejected": rejected, "skipped": ignored,
+            "duplicates": stats.duplicates, "late": stats.late, "stale": stats.stale,
+            "unmonitored_orders": stats.unmonitored_orders, "alert_records": dict(stats.alerts),
+        }
+        print(f"summary: {json.dumps(summary, sort_keys=True)}", file=sys.stderr)
+    return engine
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        out: IO[str] = stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else sys.stdout
+
+        def emit(records) -> None:  # type: ignore[no-untyped-def]
+            for record in records:
+                out.write(record.model_dump_json())
+                out.write("\n")
+
+        _run_engine(args, emit)
+    return 0
+
+
+def _mme(args: argparse.Namespace) -> int:
+    engine = _run_engine(args, lambda records: None)
+    out = sys.stdout
+    for patient_id in sorted(engine.states):
+        state = engine.states[patient_id]
+        mme = engine.processor.mme(state, state.clock)
+        if not mme.orders:
+            continue
+        for order in mme.orders:
+            out.write(json.dumps({
+                "patient_id": patient_id, "order_id": order.order_id, "ingredient": order.ingredient,
+                "route": order.route, "daily_dose": order.daily_dose, "daily_dose_unit": order.daily_dose_unit,
+                "factor": order.factor, "mme": order.mme, "counted": order.counted,
+            }) + "\n")
+        out.write(json.dumps({"patient_id": patient_id, "total_mme": round(mme.total, 2),
+                              "mme_complete": mme.complete}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
