@@ -11,6 +11,8 @@ breaking older workers. Validation errors never echo input values
 
 from __future__ import annotations
 
+import re
+
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Literal, Union
@@ -19,7 +21,30 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, St
 from pydantic_core import PydanticCustomError
 
 #: Units that express a continuous rate (infusions, transdermal patches): ×24 per day.
-RATE_UNITS = frozenset({"mg/h", "mcg/h", "mg/hr", "mcg/hr", "microgram/h", "ug/h", "µg/h"})
+#: A dose unit that is a rate (amount, optionally per kg, per hour or minute): a continuous
+#: dose (infusion or patch) that needs no ``frequency_per_day``. Covers what pumps and
+#: patches are ordered in: mg/h, mcg/h, units/h, mL/hr, mcg/kg/min, mEq/h, ...
+RATE_UNIT_PATTERN = (
+    r"^\s*(?:mg|ug|µg|g|mcg|ng|micrograms?|milligrams?|units?|u|iu|meq|mmol|ml|l)"
+    r"(?:\s*/\s*kg)?\s*/\s*(?:h|hr|hrs|hour|min|minute)\s*$"
+)
+_RATE_UNIT = re.compile(RATE_UNIT_PATTERN, re.IGNORECASE)
+
+
+def _ecma_case_insensitive(pattern: str) -> str:
+    """The pattern with every letter as ``[xX]``: JSON Schema (ECMA-262) has no ``(?i)``."""
+    out, escaped = [], False
+    for char in pattern:
+        if escaped or not char.isalpha() or char.lower() == char.upper():
+            out.append(char)
+        else:
+            out.append(f"[{char.lower()}{char.upper()}]")
+        escaped = char == "\\" and not escaped
+    return "".join(out)
+
+
+def is_rate_unit(unit: str | None) -> bool:
+    return unit is not None and _RATE_UNIT.match(unit) is not None
 
 _MODEL_CONFIG = ConfigDict(
     extra="ignore",
@@ -92,7 +117,8 @@ class Prescription(_EventBase):
                         "not": {
                             "anyOf": [
                                 {"properties": {"one_time": {"const": True}}, "required": ["one_time"]},
-                                {"properties": {"dose_unit": {"enum": sorted(RATE_UNITS)}}, "required": ["dose_unit"]},
+                                {"properties": {"dose_unit": {"pattern": _ecma_case_insensitive(RATE_UNIT_PATTERN)}},
+                                 "required": ["dose_unit"]},
                             ]
                         },
                     },
@@ -125,8 +151,7 @@ class Prescription(_EventBase):
     def _dose_required_for_active_orders(self) -> "Prescription":
         if self.action in (OrderAction.NEW, OrderAction.MODIFY):
             missing = [name for name in ("dose", "dose_unit") if getattr(self, name) is None]
-            continuous = self.dose_unit is not None and self.dose_unit.strip().lower() in RATE_UNITS
-            if self.frequency_per_day is None and not (continuous or self.one_time):
+            if self.frequency_per_day is None and not (self.is_continuous or self.one_time):
                 missing.append("frequency_per_day")
             if missing:
                 raise PydanticCustomError(
@@ -141,7 +166,7 @@ class Prescription(_EventBase):
     @property
     def is_continuous(self) -> bool:
         """A rate dose (infusion or patch) rather than discrete administrations."""
-        return self.dose_unit is not None and self.dose_unit.strip().lower() in RATE_UNITS
+        return is_rate_unit(self.dose_unit)
 
 
 class PainScore(_EventBase):

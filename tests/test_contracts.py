@@ -69,3 +69,22 @@ def test_schema_carries_conditional_dose_requirement() -> None:
     for field in ("dose", "dose_unit"):
         del document[field]
     jsonschema.validate(document, schema)
+
+
+@pytest.mark.parametrize(("dose_unit", "continuous"), [
+    ("mg/h", True), ("MCG/HR", True), ("units/h", True), ("mL/hr", True), ("mcg/kg/min", True), ("mEq/h", True),
+    ("mg", False), ("tablet", False), ("mg/day", False), ("units", False),
+])
+def test_model_and_schema_agree_on_which_units_are_rates(dose_unit: str, continuous: bool) -> None:
+    """A rate is a continuous dose and needs no frequency, in both the model and the schema."""
+    schema = json.loads((SCHEMA_DIR / "prescription.schema.json").read_text(encoding="utf-8"))
+    document = json.loads((EXAMPLES / "prescription.json").read_text(encoding="utf-8"))
+    del document["frequency_per_day"]
+    document.update(dose=2, dose_unit=dose_unit)
+    accepted_by_model = isinstance(decode_event(json.dumps(document).encode()), Prescription)
+    try:
+        jsonschema.validate(document, schema)
+        accepted_by_schema = True
+    except jsonschema.ValidationError:
+        accepted_by_schema = False
+    assert accepted_by_model == accepted_by_schema == continuous
