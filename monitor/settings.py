@@ -55,8 +55,9 @@ class RuleSettings(BaseModel):
     recent_event_ids: int = Field(64, ge=0, description="Event ids remembered per patient for de-duplication.")
     patient_idle_ttl: timedelta = Field(
         timedelta(days=30),
-        description="A patient with no orders, scores or open alerts and no event for this long is forgotten "
-        "(a discharge forgets at once).",
+        description="A patient with no event for this long is presumed gone (a missed discharge message): "
+        "open alerts resolve with reason 'inactive' and the state is forgotten (a discharge forgets at once). "
+        "Keeps state bounded when a feed never sends discharges.",
     )
 
     @classmethod

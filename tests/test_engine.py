@@ -194,3 +194,31 @@ def test_state_survives_serialization_mid_feed() -> None:
     # The restarted engine re-reads from the last event whose effects were released.
     rest = run(feed[cut - engine.held:], restored)
     assert canonical(first + rest) == canonical(whole)
+
+
+def test_a_patient_silent_for_the_idle_limit_is_presumed_gone_and_forgotten() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)  # no discharge message ever comes
+    clock = Patient(id="P2")
+    clock.pain(1 + 30 * 24 - 1, 2)  # event time just short of the limit
+    engine = Engine(rules())
+    records = run(p.events + clock.events, engine)
+    assert [e.status for e in episodes(records, "opioid_benzodiazepine")] == ["open"]
+    clock.pain(1 + 32 * 24, 2)  # and past it
+    records = run(p.events + clock.events, engine := Engine(rules()))
+    [episode] = episodes(records, "opioid_benzodiazepine")
+    assert (episode.status, episode.reason, episode.records[-1].raised_at) == ("resolved", "inactive", at(1 + 30 * 24))
+    assert "P1" not in engine.states
+
+
+def test_a_patient_back_after_the_idle_limit_starts_afresh() -> None:
+    p = Patient()
+    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p)
+    p.rx(1, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    p.rx(40 * 24, "OXY2", "oxycodone", dose=5, frequency_per_day=4)
+    laxative(p, 40 * 24)
+    benzo = episodes(run(p.events), "opioid_benzodiazepine")
+    assert [(e.status, e.reason) for e in benzo] == [("resolved", "inactive")]  # the old lorazepam is gone

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
 
-from tests.feeds import Patient, at, episodes, kinds, laxative, run
+from monitor.engine import Engine
+from monitor.validation import decode_event
+from tests.feeds import Patient, at, episodes, kinds, laxative, rules, run
 
 
 def combo(partner: str = "lorazepam", *, birth_date: date | None = date(1970, 1, 1), monitored: bool | None = False,
@@ -39,6 +42,21 @@ def test_opioid_benzodiazepine_unmonitored_is_high() -> None:
 ])
 def test_age_65_is_the_line(birth_date: date, severity: str) -> None:
     assert only(run(combo(birth_date=birth_date).events), "opioid_benzodiazepine").severities == [severity]
+
+
+def test_age_is_counted_on_the_hospitals_local_date() -> None:
+    """20:00 at UTC-5 on 2 March is already 3 March in UTC: she is still 64 locally."""
+    patient = {"id": "P1", "birth_date": "1961-03-03", "unit": "5 West Med-Surg", "monitored": False}
+    lines = [
+        {"type": "prescription", "event_id": "e1", "occurred_at": "2026-03-02T19:00:00-05:00", "patient": patient,
+         "order_id": "O1", "action": "new", "drug": "oxycodone", "dose": 5, "dose_unit": "mg", "frequency_per_day": 4},
+        {"type": "prescription", "event_id": "e2", "occurred_at": "2026-03-02T20:00:00-05:00", "patient": {"id": "P1"},
+         "order_id": "O2", "action": "new", "drug": "lorazepam", "dose": 1, "dose_unit": "mg", "frequency_per_day": 2},
+    ]
+    engine = Engine(rules())
+    records = [r for line in lines for r in engine.submit(decode_event(json.dumps(line).encode()))] + engine.finish()
+    benzo = only(records, "opioid_benzodiazepine")
+    assert (benzo.severities, benzo.opened.details["age"]) == (["high"], 64)
 
 
 def test_turning_65_with_the_combination_active_raises_severity_at_the_next_look() -> None:

@@ -64,7 +64,7 @@ class Moment:
         retracted_event_ids: frozenset[str] = frozenset(),
     ) -> "Moment":
         flags: list[str] = []
-        age = age_in_years(state.birth_date, t) if state.birth_date else None
+        age = age_in_years(state.birth_date, t + state.utc_offset) if state.birth_date else None
         if age is None:
             flags.append("age_unknown")
         monitored = state.monitored_explicit
@@ -85,6 +85,7 @@ class Moment:
 
 
 def age_in_years(birth: date, t: float) -> int:
-    """Completed years of age at event time ``t`` (birthday counts from its day)."""
+    """Completed years of age on the date of ``t`` (birthday counts from its day); pass a
+    time shifted by the hospital's UTC offset to count on the local date."""
     today = datetime.fromtimestamp(t, tz=timezone.utc).date()
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

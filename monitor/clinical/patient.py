@@ -75,6 +75,9 @@ class PatientProcessor:
             if event.comfort_care is not None:
                 state.comfort_care = event.comfort_care
         state.remember(event.event_id, self.rules.settings.recent_event_ids)
+        if occurred >= state.last_event_at:
+            offset = event.occurred_at.utcoffset()
+            state.utc_offset = int(offset.total_seconds()) if offset is not None else 0
         state.last_event_at = max(state.last_event_at, occurred)
         state.clock = max(state.clock, at)
         moment = Moment.of(state, at, self.rules, trigger=event, mme_before=mme_before,
@@ -100,6 +103,8 @@ class PatientProcessor:
         oih = state.episodes.get(AlertKind.OIH_SUSPECTED.value)
         if oih is not None:
             due.append(oih.details.get("last_signature_at", oih.opened_at) + self.rules.window)
+        if not state.is_idle():
+            due.append(self._inactive_at(state))
         future = [d for d in due if d is not None and d > t]
         return min(future) if future else None
 
@@ -111,8 +116,27 @@ class PatientProcessor:
             if due is None or due > until or (due == until and not inclusive):
                 return records
             state.clock = due
+            if due >= self._inactive_at(state):
+                records.extend(self._expire(state, due))
+                continue
             records.extend(self.judge(state, Moment.of(state, due, self.rules)))
             self.prune(state, due)
+
+    def _inactive_at(self, state: PatientState) -> float:
+        return state.last_event_at + self.rules.settings.patient_idle_ttl.total_seconds()
+
+    def _expire(self, state: PatientState, t: float) -> list[AlertRecord]:
+        """No event for ``patient_idle_ttl``: presume the patient gone (a missed discharge),
+        resolve what is open and drop the clinical history, so that state stays bounded even
+        when a feed never sends discharges. Recent event ids stay for de-duplication until
+        the engine forgets the patient."""
+        book = EpisodeBook(state, Moment.of(state, t, self.rules), self.rules, state.unit)
+        book.resolve_all("inactive")
+        state.orders.clear()
+        state.pain.clear()
+        state.progressions.clear()
+        state.episodes.clear()
+        return book.records
 
     # -- judgement ------------------------------------------------------------------------
     def judge(self, state: PatientState, moment: Moment) -> list[AlertRecord]:

@@ -52,6 +52,8 @@ _RESOLUTION = {
     "dose_reduced": "The total daily MME fell back to its pre-escalation level.",
     "window_elapsed": "A whole window passed without the OIH signature.",
     "disease_progression": "Disease progression was documented, which explains rising pain.",
+    "inactive": "No event for this patient within the inactivity limit; presumed discharged "
+                "(a discharge message may have been missed). Re-alerts on the next event if still relevant.",
 }
 
 

@@ -134,6 +134,8 @@ class PatientState:
     recent_ids: deque[str] = field(default_factory=deque)
     clock: float = NEVER
     last_event_at: float = NEVER
+    #: UTC offset (seconds) of the latest event: ages are counted on the hospital's local date.
+    utc_offset: int = 0
 
     # -- de-duplication -------------------------------------------------------------
     def seen(self, event_id: str) -> bool:
@@ -177,7 +179,7 @@ class PatientState:
                 for kind, ep in self.episodes.items()
             },
             "r": list(self.recent_ids),
-            "k": [_finite_or_none(self.clock), _finite_or_none(self.last_event_at)],
+            "k": [_finite_or_none(self.clock), _finite_or_none(self.last_event_at), self.utc_offset],
         }
 
     @classmethod
@@ -197,7 +199,8 @@ class PatientState:
         for kind, (aid, rev, sev, opened, evidence, details, snoozed, acked) in data.get("e", {}).items():
             state.episodes[kind] = Episode(aid, rev, sev, opened, list(evidence), dict(details), snoozed, acked)
         state.recent_ids = deque(data.get("r", []))
-        clock, last_event_at = data.get("k", [None, None])
+        clock, last_event_at, *rest = data.get("k", [None, None])
+        state.utc_offset = int(rest[0]) if rest else 0
         state.clock = NEVER if clock is None else clock
         state.last_event_at = NEVER if last_event_at is None else last_event_at
         return state
