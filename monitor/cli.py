@@ -13,6 +13,7 @@ import sys
 from contextlib import ExitStack
 from typing import IO, Sequence
 
+from .alerts import AlertRecord
 from .clinical.context import ClinicalRules
 from .engine import Engine
 from .knowledge import FACTOR_SET_NAMES
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     mme = sub.add_parser("mme", help="print daily MME per opioid order and per patient (NDJSON)")
     _add_input_args(mme)
     mme.set_defaults(run=_mme)
+    demo = sub.add_parser("demo", help="run the monitor on the bundled demo feed and show the pharmacist queue")
+    demo.add_argument("--out", metavar="PATH", help="also write every alert record here (NDJSON)")
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -117,6 +121,32 @@ def _mme(args: argparse.Namespace) -> int:
             }) + "\n")
         out.write(json.dumps({"patient_id": patient_id, "total_mme": round(mme.total, 2),
                               "mme_complete": mme.complete}) + "\n")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """Replay the bundled demo feed and print the queue a pharmacist would see: one line
+    per alert episode with its latest state (the feed is synthetic: no real patients)."""
+    from .demo import FEED_PATH
+
+    latest: dict[str, AlertRecord] = {}
+    with ExitStack() as stack:
+        out: IO[str] | None = stack.enter_context(open(args.out, "w", encoding="utf-8")) if args.out else None
+
+        def emit(records) -> None:  # type: ignore[no-untyped-def]
+            for record in records:
+                latest[record.alert_id] = record
+                if out is not None:
+                    out.write(record.model_dump_json() + "\n")
+
+        namespace = argparse.Namespace(files=[str(FEED_PATH)], factor_set=None, verbose=False)
+        engine = _run_engine(namespace, emit)
+    print(f"medsafety demo: {sum(engine.stats.received.values())} events replayed from {FEED_PATH.name}; "
+          f"{len(latest)} alert episodes")
+    print(f"{'status':<9} {'severity':<9} {'kind':<29} {'patient':<12} summary")
+    order = {"critical": 0, "high": 1, "warning": 2, "info": 3}
+    for r in sorted(latest.values(), key=lambda r: (r.status.value == "resolved", order[r.severity.value], r.raised_at)):
+        print(f"{r.status.value:<9} {r.severity.value:<9} {r.kind.value:<29} {r.patient_id:<12} {r.summary[:90]}")
     return 0
 
 
