@@ -23,6 +23,9 @@ class RuleSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     factor_set: str = Field("cdc-2022", description="MME conversion-factor set: cdc-2022 or cdc-2016.")
+    care_units_file: str | None = Field(
+        None, description="JSON list of this hospital's monitored and unmonitored care units "
+        "(shape of monitor/knowledge/data/care_units.json); default: the packaged list.")
     allowed_lateness: timedelta = Field(
         timedelta(minutes=10),
         description="How far behind the newest event an event may arrive and still be processed "

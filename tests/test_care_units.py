@@ -84,3 +84,17 @@ def test_a_unit_name_without_letters_is_rejected():
 @given(unit=st.one_of(st.none(), st.text(max_size=40)))
 def test_never_raises(unit):
     assert is_monitored_unit(unit) in (True, False, None)
+
+
+def test_a_hospital_supplies_its_own_unit_list_through_the_environment(tmp_path) -> None:
+    import json as _json
+
+    from monitor.clinical.context import ClinicalRules
+    from monitor.settings import RuleSettings
+
+    own = tmp_path / "units.json"
+    own.write_text(_json.dumps({"schema_version": 1, "monitored": ["5 west"], "unmonitored": ["burn unit"]}))
+    rules = ClinicalRules.from_settings(RuleSettings.from_env({"MEDSAFETY_CARE_UNITS_FILE": str(own)}))
+    assert rules.care_units.is_monitored("5 West Med-Surg") is True
+    assert rules.care_units.is_monitored("Burn Unit 2") is False
+    assert ClinicalRules.from_settings().care_units.is_monitored("5 West Med-Surg") is False

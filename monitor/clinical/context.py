@@ -23,6 +23,7 @@ class ClinicalRules:
     @classmethod
     def from_settings(cls, settings: RuleSettings | None = None, care_units_path: str | None = None) -> "ClinicalRules":
         settings = settings or RuleSettings()
+        care_units_path = care_units_path or settings.care_units_file
         return cls(
             settings=settings,
             catalogue=DrugCatalogue.default(),
