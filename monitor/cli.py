@@ -51,6 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     mme = sub.add_parser("mme", help="print daily MME per opioid order and per patient (NDJSON)")
     _add_input_args(mme)
     mme.set_defaults(run=_mme)
+    broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) on loopback")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(run=_broker)
+
+    worker = sub.add_parser("worker", help="run one monitor worker (several in one group share partitions)")
+    worker.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    worker.set_defaults(run=_worker)
+
+    replay = sub.add_parser("replay", help="publish canonical or FHIR input files to the input topics")
+    replay.add_argument("files", nargs="+", metavar="FILE")
+    replay.add_argument("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
+    replay.set_defaults(run=_replay)
+
+    alerts = sub.add_parser("alerts", help="read alert records from the alerts topic")
+    alerts.add_argument("--follow", "-f", action="store_true", help="keep reading new alerts")
+    alerts.add_argument("--json", action="store_true", help="print the records as NDJSON")
+    alerts.set_defaults(run=_alerts)
+
     demo = sub.add_parser("demo", help="run the monitor on the bundled demo feed and show the pharmacist queue")
     demo.add_argument("--out", metavar="PATH", help="also write every alert record here (NDJSON)")
     demo.set_defaults(run=_demo)
@@ -122,6 +140,73 @@ def _mme(args: argparse.Namespace) -> int:
         out.write(json.dumps({"patient_id": patient_id, "total_mme": round(mme.total, 2),
                               "mme_complete": mme.complete}) + "\n")
     return 0
+
+
+def _broker_url() -> str:
+    from .settings import ServiceSettings
+
+    return ServiceSettings.from_env().broker_url or "127.0.0.1:9092"
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker
+
+    with EmbeddedBroker(port=args.port) as broker:
+        print(f"embedded broker (Tansu, memory storage) on {broker.url}; Ctrl-C stops it", file=sys.stderr)
+        try:
+            assert broker._process is not None  # noqa: SLF001
+            broker._process.wait()  # noqa: SLF001
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from .broker import check_copartitioned, ensure_topics
+    from .metrics import Metrics
+    from .settings import ServiceSettings
+    from .worker import create_app, run_worker
+
+    service = ServiceSettings.from_env()
+    url = service.broker_url or "127.0.0.1:9092"
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_topics(url, [*service.input_topics, service.repartition_topic, service.alerts_topic,
+                        service.dead_letter_topic], service.partitions, service.replication_factor)
+    check_copartitioned(url, [*service.input_topics, service.repartition_topic])
+    metrics = Metrics()
+    port = metrics.serve(service.metrics_port, service.metrics_host)
+    print(f"medsafety worker: broker {url}, metrics http://{service.metrics_host}:{port}/metrics", file=sys.stderr,
+          flush=True)
+    rules = ClinicalRules.from_settings(RuleSettings.from_env())
+    run_worker(create_app(service, rules, metrics, url), loglevel=args.loglevel)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .publisher import publish_files
+
+    sent, rejected = publish_files(args.files, _broker_url(), rate=args.rate, progress=sys.stderr)
+    print(f"published {sent} events ({rejected} rejected)", file=sys.stderr)
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from .publisher import read_alerts
+
+    for record in read_alerts(_broker_url(), follow=args.follow):
+        if args.json:
+            print(record.model_dump_json(), flush=True)
+        else:
+            print(format_alert(record), flush=True)
+    return 0
+
+
+def format_alert(r: AlertRecord) -> str:
+    """One readable line per alert record (for terminals; the demo's data is synthetic)."""
+    return (f"{r.raised_at:%Y-%m-%d %H:%M} {r.status.value:<8} {r.severity.value:<8} {r.kind.value:<28} "
+            f"{r.patient_id:<12} {r.summary}")
 
 
 def _demo(args: argparse.Namespace) -> int:

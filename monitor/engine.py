@@ -52,7 +52,8 @@ class EngineStats:
 class Engine:
     """Feeds events through per-patient processors in exact event-time order."""
 
-    def __init__(self, rules: ClinicalRules, states: MutableMapping[str, PatientState] | None = None) -> None:
+    def __init__(self, rules: ClinicalRules, states: MutableMapping[str, PatientState] | None = None,
+                 watermark_from_input: bool = True) -> None:
         self.rules = rules
         self.processor = PatientProcessor(rules)
         self.states: MutableMapping[str, PatientState] = states if states is not None else {}
@@ -60,6 +61,9 @@ class Engine:
         self.watermark = NEVER
         self.max_event_time = NEVER
         self._lateness = rules.settings.allowed_lateness.total_seconds()
+        #: False when the caller drives :meth:`advance` itself (the live worker, which knows
+        #: which input topics are still behind).
+        self._watermark_from_input = watermark_from_input
         self._idle_ttl = rules.settings.patient_idle_ttl.total_seconds()
         self._held: list[tuple[object, ...]] = []
         self._held_ids: set[tuple[str, str]] = set()
@@ -67,6 +71,8 @@ class Engine:
         self._deadlines: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
         self._last_sweep = NEVER
+        #: Patients whose state changed since the last :meth:`drain_touched` (to persist).
+        self.touched: set[str] = set()
 
     # -- input ----------------------------------------------------------------------------
     def submit(self, event: AnyEvent) -> list[AlertRecord]:
@@ -86,7 +92,8 @@ class Engine:
         self._held_ids.add(key)
         if occurred > self.max_event_time:
             self.max_event_time = occurred
-            return self.advance(occurred - self._lateness)
+            if self._watermark_from_input:
+                return self.advance(occurred - self._lateness)
         return []
 
     def advance(self, watermark: float) -> list[AlertRecord]:
@@ -115,6 +122,12 @@ class Engine:
             self._schedule(patient_id, state)
             self.max_event_time = max(self.max_event_time, state.last_event_at)
 
+    def drain_touched(self) -> dict[str, PatientState | None]:
+        """States changed since the last call (None: forgotten), for a durable store."""
+        changed = {patient_id: self.states.get(patient_id) for patient_id in self.touched}
+        self.touched.clear()
+        return changed
+
     @property
     def held(self) -> int:
         """Events waiting for the watermark."""
@@ -142,6 +155,7 @@ class Engine:
             self.stats.stale += 1
         if event.type == "prescription" and not outcome.monitored_drug:
             self.stats.unmonitored_orders += 1
+        self.touched.add(patient_id)
         if outcome.ended:
             self.stats.patients_ended += 1
             self.states.pop(patient_id, None)
@@ -172,6 +186,7 @@ class Engine:
                 continue
             found = self.processor.run_until(state, until)
             self.states[patient_id] = state
+            self.touched.add(patient_id)
             self._schedule(patient_id, state)
             self._count(found)
             records.extend(found)
@@ -187,6 +202,7 @@ class Engine:
         ]
         for patient_id in expired:
             del self.states[patient_id]
+            self.touched.add(patient_id)
             self._scheduled.pop(patient_id, None)
         self.stats.patients_expired += len(expired)
 

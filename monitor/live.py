@@ -1,0 +1,245 @@
+"""The live worker's logic, without faust: Kafka records in, records to publish out.
+
+One :class:`~monitor.engine.Engine` per input partition number (the three input topics are
+co-partitioned, so partition ``p`` of each holds the same patients): its watermark follows
+that partition's own event time, so a lagging partition never makes another partition's
+events late. Within a partition number the topics are consumed at their own pace (a
+replay may deliver days of orders before the first pain score), so the watermark is the
+newest event time seen on the *slowest* topic that still has records to deliver, minus
+the allowed lateness; a topic that is caught up does not hold time back (Flink's
+idle-source rule), and a wholly idle partition advances with wall time (:meth:`tick`). The faust layer (:mod:`monitor.worker`) only moves bytes: it hands batches of
+:class:`InputRecord` here and publishes what comes back, and stores the changed patient
+states in its changelog-backed table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .alerts import AlertRecord
+from .clinical.context import ClinicalRules
+from .clinical.state import NEVER, PatientState
+from .engine import Engine
+from .metrics import Metrics
+from .settings import ServiceSettings
+from .validation import Rejection, decode_event
+
+#: Kafka timestamps of recent input events, to measure alert latency (bounded).
+_TRIGGER_MEMORY = 50_000
+
+DLQ_HEADERS = ("medsafety-topic", "medsafety-partition", "medsafety-offset", "medsafety-reason", "medsafety-detail")
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # the record's Kafka timestamp, seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """The original bytes, untouched, with where they came from and why they were refused."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingAlert:
+    key: bytes
+    value: bytes
+    record: AlertRecord
+    trigger_timestamp: float | None
+
+
+@dataclass(slots=True)
+class Output:
+    alerts: list[OutgoingAlert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: patient id -> (input partition, state or None to forget)
+    persist: dict[str, tuple[int, PatientState | None]] = field(default_factory=dict)
+
+    def extend(self, other: "Output") -> None:
+        self.alerts.extend(other.alerts)
+        self.dead_letters.extend(other.dead_letters)
+        self.rekeyed.extend(other.rekeyed)
+        self.persist.update(other.persist)
+
+
+def dead_letter(record: InputRecord, rejection: Rejection) -> DeadLetter:
+    values = (record.topic, str(record.partition), str(record.offset), rejection.reason, rejection.detail)
+    return DeadLetter(record.key, record.value or b"", [(k, v.encode()) for k, v in zip(DLQ_HEADERS, values)])
+
+
+def alert_bytes(record: AlertRecord) -> bytes:
+    return record.model_dump_json().encode()
+
+
+class LiveProcessor:
+    """Validation, re-keying, per-partition engines and metrics of one worker."""
+
+    def __init__(self, rules: ClinicalRules, settings: ServiceSettings, metrics: Metrics,
+                 restore: Callable[[int], Iterable[PatientState]] = lambda partition: (),
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.rules = rules
+        self.settings = settings
+        self.metrics = metrics
+        self._restore = restore
+        self._clock = wall_clock
+        self.engines: dict[int, Engine] = {}
+        self._last_input_wall: dict[int, float] = {}
+        self._triggers: OrderedDict[str, float] = OrderedDict()
+        self._topic_max: dict[int, dict[str, float]] = {}  # partition -> topic -> newest event time
+        self._lateness = rules.settings.allowed_lateness.total_seconds()
+
+    # -- input ----------------------------------------------------------------------------
+    def handle(self, records: Sequence[InputRecord],
+               lagging: Callable[[str, int], bool] = lambda topic, partition: False) -> Output:
+        """Process a batch. ``lagging(topic, partition)`` says whether that topic-partition
+        still has records beyond this batch (end offset ahead of the last one consumed)."""
+        out = Output()
+        started = self._clock()
+        for record in records:
+            self._handle_one(record, out)
+        for partition in {record.partition for record in records}:
+            self._last_input_wall[partition] = started
+            engine = self.engine(partition)
+            seen = self._topic_max.get(partition, {})
+            behind = [newest for topic, newest in seen.items() if lagging(topic, partition)]
+            newest = min(behind) if behind else engine.max_event_time
+            if newest != NEVER:
+                out.alerts.extend(self._outgoing(engine.advance(newest - self._lateness)))
+            self._collect(partition, out)
+        if records:
+            self.metrics.processing_latency.observe((self._clock() - started) / len(records))
+        return out
+
+    def _handle_one(self, record: InputRecord, out: Output) -> None:
+        if record.value is None:
+            rejection = Rejection("not_an_object", "record has no value (tombstone)")
+        else:
+            result = decode_event(record.value, max_bytes=self.settings.max_record_bytes)
+            if isinstance(result, Rejection):
+                rejection = result
+            else:
+                patient_key = result.patient.id.encode()
+                if record.key != patient_key:
+                    self.metrics.events_rekeyed.inc()
+                    out.rekeyed.append((patient_key, record.value))
+                    return
+                engine = self.engine(record.partition)
+                topic_max = self._topic_max.setdefault(record.partition, {})
+                occurred = result.occurred_at.timestamp()
+                if occurred > topic_max.get(record.topic, NEVER):
+                    topic_max[record.topic] = occurred
+                before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
+                self._remember_trigger(result.event_id, record.timestamp)
+                records = engine.submit(result)
+                self.metrics.events_processed.labels(result.type).inc()
+                self._count_engine_deltas(engine, before)
+                out.alerts.extend(self._outgoing(records))
+                return
+        self.metrics.events_invalid.labels(rejection.reason).inc()
+        out.dead_letters.append(dead_letter(record, rejection))
+
+    def tick(self) -> Output:
+        """Live mode only: a partition idle for ``idle_advance`` moves its event time on by
+        the wall time elapsed, so held events are released and deadlines fire on a quiet feed."""
+        out = Output()
+        now = self._clock()
+        idle_after = self.settings.idle_advance.total_seconds()
+        for partition, engine in self.engines.items():
+            last = self._last_input_wall.get(partition)
+            if last is None or now - last < idle_after or engine.max_event_time == NEVER:
+                continue
+            out.alerts.extend(self._outgoing(engine.advance(engine.max_event_time - self._lateness + (now - last))))
+            self._collect(partition, out)
+        return out
+
+    # -- partitions -------------------------------------------------------------------------
+    def engine(self, partition: int) -> Engine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = self.engines[partition] = Engine(self.rules, watermark_from_input=False)
+            for state in self._restore(partition):
+                engine.states[state.patient_id] = state
+            engine.recover()
+            engine.touched.clear()
+        return engine
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Partitions moved to another worker: forget them (their table moves too)."""
+        for partition in partitions:
+            self.engines.pop(partition, None)
+            self._last_input_wall.pop(partition, None)
+            self._topic_max.pop(partition, None)
+            try:
+                self.metrics.watermark.remove(str(partition))
+            except KeyError:
+                pass
+        self._update_gauges()
+
+    # -- internals --------------------------------------------------------------------------
+    def _remember_trigger(self, event_id: str, timestamp: float) -> None:
+        self._triggers[event_id] = timestamp
+        if len(self._triggers) > _TRIGGER_MEMORY:
+            self._triggers.popitem(last=False)
+
+    def _outgoing(self, records: list[AlertRecord]) -> list[OutgoingAlert]:
+        outgoing = []
+        for record in records:
+            trigger = self._triggers.get(record.trigger_event_id) if record.trigger_event_id else None
+            outgoing.append(OutgoingAlert(record.patient_id.encode(), alert_bytes(record), record, trigger))
+        return outgoing
+
+    def _collect(self, partition: int, out: Output) -> None:
+        engine = self.engines.get(partition)
+        if engine is None:
+            return
+        for patient_id, state in engine.drain_touched().items():
+            out.persist[patient_id] = (partition, state)
+        if engine.watermark != NEVER:
+            self.metrics.watermark.labels(str(partition)).set(engine.watermark)
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        self.metrics.active_patients.set(sum(len(e.states) for e in self.engines.values()))
+        self.metrics.held_events.set(sum(e.held for e in self.engines.values()))
+
+    def _count_engine_deltas(self, engine: Engine, before: tuple[int, int, int]) -> None:
+        duplicates, late, unmonitored = before
+        stats = engine.stats
+        if stats.duplicates > duplicates:
+            self.metrics.events_duplicate.inc(stats.duplicates - duplicates)
+        if stats.late > late:
+            self.metrics.events_late.inc(stats.late - late)
+        if stats.unmonitored_orders > unmonitored:
+            self.metrics.orders_unmonitored.inc(stats.unmonitored_orders - unmonitored)
+
+
+def published(metrics: Metrics, alert: OutgoingAlert, now: float) -> None:
+    """Count an alert record the broker acknowledged, and its latency."""
+    record = alert.record
+    metrics.alert(record.kind.value, record.severity.value, record.status.value)
+    if alert.trigger_timestamp is not None:
+        metrics.alert_latency.observe(max(0.0, now - alert.trigger_timestamp))
+
+
+def state_bytes(partition: int, state: PatientState) -> bytes:
+    """Table value: the state and the input partition it belongs to (for restore)."""
+    return json.dumps({"q": partition, "s": state.to_dict()}, separators=(",", ":")).encode()
+
+
+def state_from_bytes(data: bytes) -> tuple[int, PatientState]:
+    document = json.loads(data)
+    return int(document["q"]), PatientState.from_dict(document["s"])

@@ -1,0 +1,66 @@
+"""Prometheus metrics of the live worker (prometheus-client, served on ``/metrics``).
+
+Seconds as the unit, ``_total`` counters, and only bounded labels: event type, rejection
+reason (a code from :data:`monitor.validation.REASONS`), alert kind/severity/status, topic
+and partition. No patient identifier ever appears in a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every metric the worker exports, on its own registry (several workers may share a
+    test process)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_processed = Counter("medsafety_events_processed", "Valid input events processed, by type.",
+                                        ["type"], registry=r)
+        self.events_invalid = Counter("medsafety_events_invalid", "Input records rejected and dead-lettered, by reason.",
+                                      ["reason"], registry=r)
+        self.events_duplicate = Counter("medsafety_events_duplicate", "Events dropped as re-deliveries (same event_id).",
+                                        registry=r)
+        self.events_late = Counter("medsafety_events_late",
+                                   "Events older than the watermark: applied at once, not in exact order.", registry=r)
+        self.events_rekeyed = Counter("medsafety_events_rekeyed",
+                                      "Records keyed other than by patient id, re-keyed once.", registry=r)
+        self.orders_unmonitored = Counter("medsafety_orders_unmonitored",
+                                          "Orders of drugs outside the monitored classes (accepted, no rule applies).",
+                                          registry=r)
+        self.alerts = Counter("medsafety_alerts", "Alert records published, by kind, severity and status.",
+                              ["kind", "severity", "status"], registry=r)
+        self.dead_letters = Counter("medsafety_dead_letters", "Records published to the dead-letter topic.",
+                                    registry=r)
+        self.processing_latency = Histogram(
+            "medsafety_processing_latency_seconds", "Wall time to handle one batch of input records, per record.",
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.alert_latency = Histogram(
+            "medsafety_alert_latency_seconds",
+            "From the triggering record's Kafka timestamp to the alert's publish.", buckets=_LATENCY_BUCKETS,
+            registry=r)
+        self.watermark = Gauge("medsafety_event_time_watermark_seconds",
+                               "Event-time watermark (Unix seconds) per input partition.", ["partition"], registry=r)
+        self.active_patients = Gauge("medsafety_active_patients", "Patients held in state on this worker.",
+                                     registry=r)
+        self.held_events = Gauge("medsafety_held_events", "Events waiting for the watermark (reorder buffer).",
+                                 registry=r)
+        self.consumer_lag = Gauge("medsafety_consumer_lag", "End offset minus next offset to process, per partition.",
+                                  ["topic", "partition"], registry=r)
+        self._alert_children: dict[tuple[str, str, str], Counter] = {}
+
+    def alert(self, kind: str, severity: str, status: str) -> None:
+        key = (kind, severity, status)
+        child = self._alert_children.get(key)
+        if child is None:
+            child = self._alert_children[key] = self.alerts.labels(kind, severity, status)
+        child.inc()
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve ``/metrics``; returns the bound port (``port`` 0 picks a free one)."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port)

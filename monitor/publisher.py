@@ -1,0 +1,74 @@
+"""Moving files to the input topics and alerts off the alerts topic (kafka-python).
+
+``medmon replay`` publishes each valid event (canonical or mapped from FHIR) as canonical
+JSON to the input topic of its type, keyed by the UTF-8 patient id so that Kafka's default
+partitioner co-partitions a patient's events. Rejected lines are reported as in
+``medmon evaluate`` (one stderr line, no patient data) and not published.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from .alerts import AlertRecord
+from .broker import KAFKA_API_VERSION
+from .replay import read_inputs
+from .settings import ServiceSettings
+
+
+def producer(url: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, acks="all", linger_ms=5)
+
+
+def publish_files(paths: Iterable[str], url: str, rate: float | None = None, progress: TextIO | None = None,
+                  service: ServiceSettings | None = None) -> tuple[int, int]:
+    """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected)."""
+    service = service or ServiceSettings.from_env()
+    topics = service.topic_for_type
+    sent = rejected = 0
+    started = time.monotonic()
+    kafka = producer(url)
+    try:
+        for item in read_inputs(paths):
+            if item.rejection is not None:
+                rejected += 1
+                print(f"{item.location}: {item.rejection}", file=sys.stderr)
+                continue
+            if item.event is None:
+                continue
+            event = item.event
+            kafka.send(topics[event.type], key=event.patient.id.encode(),
+                       value=event.model_dump_json(exclude_none=True).encode())
+            sent += 1
+            if rate:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing a producer to a rate: time itself is the event
+            if progress is not None and sent % 100 == 0:
+                print(f"\rpublished {sent} events", end="", file=progress, flush=True)
+        kafka.flush()
+    finally:
+        kafka.close()
+    if progress is not None and sent >= 100:
+        print(file=progress)
+    return sent, rejected
+
+
+def read_alerts(url: str, follow: bool = False, service: ServiceSettings | None = None,
+                idle_timeout: float = 2.0) -> Iterator[AlertRecord]:
+    """Alert records from the beginning of the alerts topic; without ``follow``, stops when
+    no record arrived for ``idle_timeout`` seconds."""
+    service = service or ServiceSettings.from_env()
+    consumer = KafkaConsumer(service.alerts_topic, bootstrap_servers=url, api_version=KAFKA_API_VERSION,
+                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                             consumer_timeout_ms=float("inf") if follow else int(idle_timeout * 1000))
+    try:
+        for message in consumer:
+            yield AlertRecord.model_validate_json(message.value)
+    finally:
+        consumer.close()

@@ -1,0 +1,149 @@
+"""The faust app: thin wiring of Kafka topics, a changelog-backed table and metrics
+around :class:`monitor.live.LiveProcessor` (which holds all the logic).
+
+- One agent consumes the three co-partitioned input topics and the re-key topic as raw
+  bytes, in batches (``stream.take_events``: faust's per-event machinery is the cost).
+- Patient state lives in the table ``<app_id>-patient-state`` (changelog-backed, so a
+  restarted or moved worker recovers it). Each batch writes each changed patient once.
+  The table uses the producer's partitioner on the patient-id key, which puts a patient's
+  state on the same partition number as its input, as Kafka's default partitioner does.
+- Alerts, dead letters and re-keyed records are published and acknowledged by the broker
+  before the batch's offsets can be committed (at-least-once; duplicates are dropped
+  downstream by ``(alert_id, revision)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from .clinical.context import ClinicalRules
+from .clinical.state import PatientState
+from .live import InputRecord, LiveProcessor, Output, published, state_bytes, state_from_bytes
+from .metrics import Metrics
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "patient-state"
+
+
+def faust_broker(url: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in url.split(",") if host.strip()]
+
+
+def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str) -> faust.App:
+    app = faust.App(
+        service.app_id,
+        broker=faust_broker(broker_url),
+        store="memory://",
+        topic_partitions=service.partitions,
+        topic_replication_factor=service.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        broker_session_timeout=service.session_timeout,
+        broker_heartbeat_interval=max(0.5, service.session_timeout / 5),
+        broker_rebalance_timeout=max(10.0, service.session_timeout * 2),
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, service.batch_size * 4),
+        producer_acks=-1,
+    )
+    inputs = app.topic(*service.input_topics, service.repartition_topic, key_type=bytes, value_type=bytes)
+    alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
+    dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
+    rekey_topic = app.topic(service.repartition_topic, key_type=bytes, value_type=bytes)
+    table = app.Table(STATE_TABLE, partitions=service.partitions, use_partitioner=True,
+                      key_type=bytes, value_type=bytes)
+    input_names = set(service.input_topics) | {service.repartition_topic}
+
+    def restore(partition: int) -> Iterable[PatientState]:
+        for _, value in list(table.items()):
+            stored_partition, state = state_from_bytes(value)
+            if stored_partition == partition:
+                yield state
+
+    processor = LiveProcessor(rules, service, metrics, restore)
+    offsets: dict[TP, int] = {}
+    app.medsafety_processor = processor  # type: ignore[attr-defined]
+
+    async def publish(out: Output) -> None:
+        """Send everything, update the table, then wait for the broker's acknowledgements."""
+        alert_futures = [(alert, await alerts_topic.send(key=alert.key, value=alert.value)) for alert in out.alerts]
+        letter_futures = [await dead_letter_topic.send(key=letter.key, value=letter.value, headers=letter.headers)
+                          for letter in out.dead_letters]
+        rekey_futures = [await rekey_topic.send(key=key, value=value) for key, value in out.rekeyed]
+        for patient_id, (partition, state) in out.persist.items():
+            key = patient_id.encode()
+            if state is None:
+                table.pop(key, None)
+            else:
+                table[key] = state_bytes(partition, state)
+        for alert, future in alert_futures:
+            await future
+            published(metrics, alert, time.time())
+        for future in letter_futures:
+            await future
+            metrics.dead_letters.inc()
+        for future in rekey_futures:
+            await future
+
+    def lagging(topic: str, partition: int) -> bool:
+        """Records of this topic-partition not yet consumed (unknown end offset: yes)."""
+        tp = TP(topic, partition)
+        try:
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - no fetch response for it yet
+            return True
+        return highwater is None or highwater > offsets.get(tp, -1) + 1
+
+    @app.agent(inputs, name="medsafety-monitor")
+    async def monitor(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(service.batch_size, within=service.batch_within):
+            records = []
+            for event in events:
+                message = event.message
+                offsets[message.tp] = message.offset
+                records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
+                                           message.value, message.timestamp))
+            await publish(processor.handle(records, lagging))
+
+    @app.timer(interval=0.5)
+    async def advance_idle_partitions() -> None:
+        if app.rebalancing:
+            return
+        await publish(processor.tick())
+
+    @app.timer(interval=2.0)
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        for tp in list(consumer.assignment()):
+            if tp.topic not in input_names:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - no fetch yet for this partition
+                continue
+            if highwater is None:
+                continue
+            processed = offsets.get(tp, -1) + 1
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - processed))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
+        log.info("partitions revoked: %d", len(revoked))
+
+    app.medsafety_monitor_agent = monitor  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(app: faust.App, loglevel: str = "warning") -> None:
+    """Run until SIGINT/SIGTERM; faust's Worker stops the app cleanly."""
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()
