@@ -1,0 +1,183 @@
+"""The live worker end to end: embedded broker over TCP, a real worker process, the demo
+feed replayed to the input topics; alerts, dead letters and /metrics asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from monitor.broker import KAFKA_API_VERSION, EmbeddedBroker
+from monitor.cli import main as medmon
+from monitor.demo import FEED_PATH
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("MEDSAFETY_TEST_BROKER_URL")
+    if url:  # CI may point the tests at Apache Kafka instead
+        yield url
+        return
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as embedded:
+        yield embedded.url
+
+
+class Worker:
+    """A ``medmon worker`` child process on its own topics (one namespace per test)."""
+
+    def __init__(self, broker: str, tmp: Path) -> None:
+        ns = uuid.uuid4().hex[:8]
+        self.env = dict(os.environ, MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=f"medsafety-{ns}",
+                        MEDSAFETY_RX_TOPIC=f"rx-{ns}", MEDSAFETY_PAIN_TOPIC=f"pain-{ns}",
+                        MEDSAFETY_PATIENT_TOPIC=f"adt-{ns}", MEDSAFETY_REPARTITION_TOPIC=f"rekey-{ns}",
+                        MEDSAFETY_ALERTS_TOPIC=f"alerts-{ns}", MEDSAFETY_DEAD_LETTER_TOPIC=f"dlq-{ns}",
+                        MEDSAFETY_ALLOWED_LATENESS="PT1S", MEDSAFETY_METRICS_PORT="0",
+                        MEDSAFETY_SESSION_TIMEOUT="6")
+        self.broker = broker
+        self.log = tmp / f"worker-{ns}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
+
+    def start(self, timeout: float = 60) -> "Worker":
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"metrics (http://\S+/metrics)", self.log.read_text(errors="replace"))
+            if match:
+                self.metrics_url = match.group(1)
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)  # waiting for a child process to print its address
+        raise AssertionError(f"worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def topic(self, name: str) -> str:
+        return self.env[f"MEDSAFETY_{name.upper()}_TOPIC"]
+
+    def read(self, topic: str, count: int, timeout: float = 90) -> list:
+        """Records of ``topic`` until ``count`` arrived (then one more second for extras)."""
+        consumer = KafkaConsumer(topic, bootstrap_servers=self.broker, api_version=KAFKA_API_VERSION,
+                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+        records: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                batch = consumer.poll(timeout_ms=500)
+                for messages in batch.values():
+                    records.extend(messages)
+                if len(records) >= count:
+                    extra_deadline = time.monotonic() + 1.0
+                    while time.monotonic() < extra_deadline:
+                        for messages in consumer.poll(timeout_ms=200).values():
+                            records.extend(messages)
+                    return records
+        finally:
+            consumer.close()
+        return records
+
+    def metrics(self) -> dict[str, float]:
+        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+
+@pytest.fixture()
+def worker(broker: str, tmp_path: Path) -> Iterator[Worker]:
+    w = Worker(broker, tmp_path)
+    yield w.start()
+    w.stop()
+
+
+def offline_alerts(tmp_path: Path) -> list[str]:
+    out = tmp_path / "offline.ndjson"
+    assert medmon(["evaluate", str(FEED_PATH), "--out", str(out)]) == 0
+    return out.read_text().splitlines()
+
+
+def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Worker, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = offline_alerts(tmp_path)
+    for name, value in worker.env.items():
+        if name.startswith("MEDSAFETY_"):
+            monkeypatch.setenv(name, value)
+    assert medmon(["replay", str(FEED_PATH)]) == 0
+
+    producer = KafkaProducer(bootstrap_servers=worker.broker, api_version=KAFKA_API_VERSION)
+    rx, pain = worker.topic("rx"), worker.topic("pain")
+    bad = [
+        (rx, b"MRN-X", b"{not json"),
+        (pain, b"MRN-X", json.dumps({"type": "pain_score", "event_id": "b1", "occurred_at": "2026-03-06T20:00:00Z",
+                                     "patient": {"id": "MRN-X"}, "score": 11}).encode()),
+        (rx, b"MRN-X", b"\xff\xfe"),
+        (rx, b"MRN-X", json.dumps({"type": "prescription", "event_id": "b2", "occurred_at": "2026-03-06T20:00:00Z",
+                                   "patient": {"id": "MRN-X"}, "order_id": "O", "action": "new",
+                                   "drug": "oxycodone"}).encode()),
+    ]
+    for topic, key, value in bad:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+    alerts = worker.read(worker.topic("alerts"), len(expected))
+    assert sorted(m.value.decode() for m in alerts) == sorted(expected)
+    assert all(m.key == json.loads(m.value)["patient_id"].encode() for m in alerts)
+
+    letters = worker.read(worker.topic("dead_letter"), len(bad))
+    reasons = sorted(dict(m.headers)["medsafety-reason"].decode() for m in letters)
+    assert reasons == sorted(["invalid_json", "invalid_value", "not_utf8", "missing_field"])
+    assert {m.value for m in letters} == {value for _, _, value in bad}  # the original bytes
+    assert all(dict(m.headers)["medsafety-topic"].decode() in (rx, pain) for m in letters)
+
+    metrics = worker.metrics()
+    feed_types = [json.loads(line)["type"] for line in FEED_PATH.read_text().splitlines()]
+    for event_type in ("prescription", "pain_score", "patient_update"):
+        assert metrics[f'medsafety_events_processed_total{{type="{event_type}"}}'] == feed_types.count(event_type)
+    assert metrics['medsafety_events_invalid_total{reason="invalid_json"}'] == 1
+    assert metrics["medsafety_events_duplicate_total"] == 2  # the feed re-delivers two events
+    published = sum(v for k, v in metrics.items() if k.startswith("medsafety_alerts_total{"))
+    assert published == len(expected)
+    assert metrics["medsafety_dead_letters_total"] == len(bad)
+    assert metrics["medsafety_alert_latency_seconds_count"] > 0
+    text = urllib.request.urlopen(worker.metrics_url, timeout=10).read().decode()
+    assert "MRN" not in text  # no patient identifier in any label
+
+
+def test_records_keyed_otherwise_are_rekeyed_once_and_still_alert(worker: Worker) -> None:
+    producer = KafkaProducer(bootstrap_servers=worker.broker, api_version=KAFKA_API_VERSION)
+    base = {"type": "prescription", "patient": {"id": "MRN-K", "birth_date": "1950-01-01", "unit": "5 West"},
+            "action": "new", "dose": 5, "dose_unit": "mg", "frequency_per_day": 4}
+    opioid = dict(base, event_id="k1", occurred_at="2026-03-02T08:00:00Z", order_id="O1", drug="oxycodone")
+    benzo = dict(base, event_id="k2", occurred_at="2026-03-02T09:00:00Z", order_id="O2", drug="lorazepam", dose=1)
+    producer.send(worker.topic("rx"), key=None, value=json.dumps(opioid).encode())
+    producer.send(worker.topic("rx"), key=b"wrong-key", value=json.dumps(benzo).encode())
+    producer.flush()
+    producer.close()
+    [alert] = worker.read(worker.topic("alerts"), 1)
+    record = json.loads(alert.value)
+    assert (record["kind"], record["severity"], record["patient_id"]) == ("opioid_benzodiazepine", "critical", "MRN-K")
+    assert worker.metrics()["medsafety_events_rekeyed_total"] == 2
