@@ -69,8 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="print the records as NDJSON")
     alerts.set_defaults(run=_alerts)
 
-    demo = sub.add_parser("demo", help="run the monitor on the bundled demo feed and show the pharmacist queue")
-    demo.add_argument("--out", metavar="PATH", help="also write every alert record here (NDJSON)")
+    demo = sub.add_parser("demo", help="embedded broker + worker + the demo feed; alerts printed as they arrive")
+    demo.add_argument("--rate", type=float, default=40.0, help="demo events published per second")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    demo.add_argument("--offline", action="store_true",
+                      help="no broker: replay the feed through the detectors and print the final queue")
+    demo.add_argument("--out", metavar="PATH", help="with --offline: also write every alert record here (NDJSON)")
     demo.set_defaults(run=_demo)
     return parser
 
@@ -210,6 +214,73 @@ def format_alert(r: AlertRecord) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    return _demo_offline(args) if args.offline else _demo_live(args)
+
+
+def _demo_live(args: argparse.Namespace) -> int:
+    """The quick start: embedded broker, one worker process, the demo feed published at
+    ``--rate`` events/s, and the alerts topic followed until Ctrl-C (or ``--duration``)."""
+    import os
+    import subprocess
+    import tempfile
+    import threading
+    import time
+    from pathlib import Path
+
+    from .broker import EmbeddedBroker
+    from .demo import FEED_PATH
+    from .publisher import publish_files, read_alerts
+    from .settings import ServiceSettings
+
+    workdir = Path(tempfile.mkdtemp(prefix="medsafety-demo-"))
+    env = dict(os.environ, MEDSAFETY_ALLOWED_LATENESS=os.environ.get("MEDSAFETY_ALLOWED_LATENESS", "PT2S"))
+    env.pop("MEDSAFETY_BROKER_URL", None)
+    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
+        env["MEDSAFETY_BROKER_URL"] = broker.url
+        worker_log = workdir / "worker.log"
+        worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=worker_log.open("wb"))
+        try:
+            metrics_line = _wait_for_line(worker_log, "metrics http", worker)
+            print(f"medsafety demo: embedded broker {broker.url}; {metrics_line.split('metrics ', 1)[1]}")
+            print(f"publishing {FEED_PATH.name} at {args.rate:g} events/s; alerts follow (Ctrl-C stops)\n",
+                  flush=True)
+            service = ServiceSettings.from_env(env)
+            publisher = threading.Thread(target=publish_files, args=([str(FEED_PATH)], broker.url),
+                                         kwargs={"rate": args.rate, "service": service}, daemon=True)
+            publisher.start()
+            stop_at = time.monotonic() + args.duration if args.duration else None
+            for record in read_alerts(broker.url, follow=stop_at is None, service=service,
+                                      idle_timeout=max(1.0, args.duration or 0)):
+                print(format_alert(record), flush=True)
+                if stop_at is not None and time.monotonic() > stop_at:
+                    break
+        except KeyboardInterrupt:
+            print("\nstopping", file=sys.stderr)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def _wait_for_line(path, needle: str, process, timeout: float = 60.0) -> str:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in path.read_text(errors="replace").splitlines():
+            if needle in line:
+                return line
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)  # a child process printing its address; nothing to await
+    raise RuntimeError(f"worker did not start; see {path}")
+
+
+def _demo_offline(args: argparse.Namespace) -> int:
     """Replay the bundled demo feed and print the queue a pharmacist would see: one line
     per alert episode with its latest state (the feed is synthetic: no real patients)."""
     from .demo import FEED_PATH

@@ -149,7 +149,7 @@ def test_verbose_adds_a_summary_without_patient_data(tmp_path: Path, capsys: pyt
 def test_demo_shows_the_queue_of_the_bundled_feed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     expected = json.loads((Path(__file__).parents[1] / "monitor/demo/expected_alerts.json").read_text())["episodes"]
     out_path = tmp_path / "alerts.ndjson"
-    assert main(["demo", "--out", str(out_path)]) == 0
+    assert main(["demo", "--offline", "--out", str(out_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert f"{len(expected)} alert episodes" in lines[0]
     assert len(lines) == 2 + len(expected)  # header, column titles, one line per episode
