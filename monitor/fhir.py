@@ -34,9 +34,10 @@ intent proposal/plan/option ignored (not an order); ``doNotPerform: true`` ignor
 category                    ``inpatient`` or none → mapped; outpatient, community or
                             discharge without inpatient → ignored (not inpatient exposure)
 occurred_at                 ``new``: ``authoredOn``, else ``meta.lastUpdated``; modify,
-                            discontinue, entered_in_error: ``meta.lastUpdated`` (when the
-                            change was recorded), else ``authoredOn``. A dateTime without a
-                            timezone offset, or a date only, is rejected
+                            discontinue, entered_in_error and a resumed ``new`` (after a
+                            discontinue): ``meta.lastUpdated`` (when the change was
+                            recorded), else ``authoredOn``. A dateTime without a timezone
+                            offset, a date only, or one outside years 1-9999 in UTC is rejected
 drug                        medicationCodeableConcept ``text``, else the RxNorm coding's
                             display, else any coding display; medicationReference → the
                             contained/earlier-seen Medication's code, else the reference
@@ -325,7 +326,7 @@ class FhirAdapter:
     def __init__(self) -> None:
         self._patients: dict[str, PatientContext] = {}
         self._orders: dict[str, _OrderState] = {}
-        self._event_actions: dict[str, OrderAction] = {}
+        self._event_actions: dict[str, tuple[OrderAction, bool]] = {}  # event_id -> (action, resumed)
         self._drafts: set[str] = set()
         self._medications: dict[str, dict[str, Any]] = {}
         self._locations: dict[str, dict[str, Any]] = {}
@@ -516,20 +517,22 @@ class FhirAdapter:
         event_id = _event_id(rt, rid, meta)
         order_id = rid
         known = self._orders.get(order_id)
+        resumed = False  # active again after a discontinue: it starts when that was recorded
         if action is None:
             if event_id in self._event_actions:
-                action = self._event_actions[event_id]
+                action, resumed = self._event_actions[event_id]
             elif known is None:
                 first_seen = order_id in self._drafts or _version_number(meta) <= 1
                 action = OrderAction.NEW if first_seen else OrderAction.MODIFY
             elif known.action in (OrderAction.DISCONTINUE, OrderAction.ENTERED_IN_ERROR):
-                action = OrderAction.NEW
+                action, resumed = OrderAction.NEW, True
             else:
                 action = OrderAction.MODIFY
         active = action in (OrderAction.NEW, OrderAction.MODIFY)
 
-        # occurred_at: when the order was written, or when a change to it was recorded
-        if action is OrderAction.NEW:
+        # occurred_at: when the order was written, or when a change to it was recorded. A
+        # resumed order's authoredOn is the original one, from before the hold it resumes.
+        if action is OrderAction.NEW and not resumed:
             sources = (("authoredOn", res.get("authoredOn")), ("meta.lastUpdated", meta.get("lastUpdated")))
         else:
             sources = (("meta.lastUpdated", meta.get("lastUpdated")), ("authoredOn", res.get("authoredOn")))
@@ -575,14 +578,19 @@ class FhirAdapter:
             end_at = None
         if end_at is not None:
             event["end_at"] = end_at.isoformat()
-        indication = _indication(res)
+        try:
+            indication = _indication(res)
+        except _Reject:
+            if active:
+                raise
+            indication = None
         if indication:
             event["indication"] = indication
 
         result = _validated(event, rt)
         if result.event is not None:
             self._orders[order_id] = _OrderState(action, drug.name, drug.rxnorm or (known.rxnorm if known else None))
-            self._event_actions[event_id] = action
+            self._event_actions[event_id] = (action, resumed)
         return result
 
     def _drug(self, res: dict, scope: _Scope) -> "_Drug":
@@ -1099,8 +1107,8 @@ def _timing(timing: dict[str, Any] | None, path: str) -> _Timing:
                 if frequency_max is not None and frequency_max > times:
                     out.max_frequency = _clean(frequency_max * per_day / period)
         else:
-            time_of_day = _list(repeat.get("timeOfDay"), f"{p}.timeOfDay")
-            when = _list(repeat.get("when"), f"{p}.when")
+            time_of_day = _codes_list(repeat.get("timeOfDay"), f"{p}.timeOfDay")
+            when = _codes_list(repeat.get("when"), f"{p}.when")
             if time_of_day:
                 out.frequency = float(len(time_of_day))
             elif when:
@@ -1124,6 +1132,14 @@ def _timing(timing: dict[str, Any] | None, path: str) -> _Timing:
                     out.max_frequency = max_frequency
             break
     return out
+
+
+def _codes_list(value: Any, path: str) -> list[str]:
+    """An array of code strings (timing.repeat.when, timeOfDay); anything else is rejected."""
+    items = _list(value, path)
+    if not all(isinstance(item, str) for item in items):
+        raise _Reject("wrong_type", f"{path}: must be an array of strings")
+    return items
 
 
 def _timing_code(text: str) -> tuple[float | None, float | None, bool, bool] | None:
@@ -1252,13 +1268,14 @@ def _end_at(res: dict) -> datetime | None:
 
 
 def _indication(res: dict) -> str | None:
+    rt = "MedicationRequest"
     texts: list[str] = []
-    for reason in res.get("reasonCode") or []:
+    for reason in _list(res.get("reasonCode"), f"{rt}.reasonCode"):
         if isinstance(reason, dict):
             text = _concept_text(reason)
             if text and text not in texts:
                 texts.append(text)
-    for reason in res.get("reasonReference") or []:
+    for reason in _list(res.get("reasonReference"), f"{rt}.reasonReference"):
         if isinstance(reason, dict):
             text = _plain_str(reason.get("display"))
             if text and text not in texts:
@@ -1284,12 +1301,13 @@ def _pain_value(value: Any, path: str) -> int:
 
 
 def _allodynia(res: dict) -> bool | None:
-    for component in res.get("component") or []:
+    for component in _list(res.get("component"), "Observation.component"):
         if not isinstance(component, dict) or not isinstance(component.get("code"), dict):
             continue
         code = component["code"]
+        codings = _list(code.get("coding"), "Observation.component.code.coding")
         words = [code.get("text")] + [
-            part for c in code.get("coding") or [] if isinstance(c, dict) for part in (c.get("display"), c.get("code"))
+            part for c in codings if isinstance(c, dict) for part in (c.get("display"), c.get("code"))
         ]
         if any(isinstance(w, str) and "allodynia" in w.lower() for w in words):
             value = component.get("valueBoolean")
@@ -1319,7 +1337,8 @@ def _monitored_location(location: dict[str, Any]) -> bool:
     for concept in types:
         if not isinstance(concept, dict):
             continue
-        for coding in concept.get("coding") or []:
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else ():  # context: tolerate bad shapes
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 if coding["code"].upper() in _MONITORED_LOCATION_CODES:
                     return True
@@ -1432,7 +1451,9 @@ def _datetime(value: Any, path: str) -> datetime:
                 raise ValueError
             tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
         micro = int((fraction or "0")[:6].ljust(6, "0"))
-        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
+        instant = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, tzinfo=tz)
+        instant.astimezone(timezone.utc)  # event ids and event-time order work in UTC: must be representable
+        return instant
     except (ValueError, OverflowError):
         raise _Reject("invalid_value", f"{path}: not a valid date and time") from None
 
