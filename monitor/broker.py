@@ -92,6 +92,11 @@ class EmbeddedBroker:
             process.kill()
             process.wait()
 
+    def wait(self) -> None:
+        """Block until the broker process exits."""
+        if self._process is not None:
+            self._process.wait()
+
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()
 

@@ -18,7 +18,7 @@ from .clinical.context import ClinicalRules
 from .engine import Engine
 from .knowledge import FACTOR_SET_NAMES
 from .replay import InputError, read_inputs
-from .settings import RuleSettings
+from .settings import LOCAL_BROKER, RuleSettings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_input_args(mme)
     mme.set_defaults(run=_mme)
     broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) on loopback")
-    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--port", type=int, default=int(LOCAL_BROKER.rsplit(":", 1)[1]))
     broker.set_defaults(run=_broker)
 
     worker = sub.add_parser("worker", help="run one monitor worker (several in one group share partitions)")
@@ -149,7 +149,7 @@ def _mme(args: argparse.Namespace) -> int:
 def _broker_url() -> str:
     from .settings import ServiceSettings
 
-    return ServiceSettings.from_env().broker_url or "127.0.0.1:9092"
+    return ServiceSettings.from_env().bootstrap
 
 
 def _broker(args: argparse.Namespace) -> int:
@@ -158,8 +158,7 @@ def _broker(args: argparse.Namespace) -> int:
     with EmbeddedBroker(port=args.port) as broker:
         print(f"embedded broker (Tansu, memory storage) on {broker.url}; Ctrl-C stops it", file=sys.stderr)
         try:
-            assert broker._process is not None  # noqa: SLF001
-            broker._process.wait()  # noqa: SLF001
+            broker.wait()
         except KeyboardInterrupt:
             pass
     return 0
@@ -174,7 +173,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .worker import create_app, run_worker
 
     service = ServiceSettings.from_env()
-    url = service.broker_url or "127.0.0.1:9092"
+    url = service.bootstrap
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_topics(url, [*service.input_topics, service.repartition_topic, service.alerts_topic,
                         service.dead_letter_topic], service.partitions, service.replication_factor)

@@ -536,13 +536,7 @@ class FhirAdapter:
             sources = (("authoredOn", res.get("authoredOn")), ("meta.lastUpdated", meta.get("lastUpdated")))
         else:
             sources = (("meta.lastUpdated", meta.get("lastUpdated")), ("authoredOn", res.get("authoredOn")))
-        occurred_at = None
-        for name, value in sources:
-            if value is not None:
-                occurred_at = _datetime(value, f"{rt}.{name}")
-                break
-        if occurred_at is None:
-            raise _Reject("missing_field", f"{rt}.authoredOn: required (or meta.lastUpdated)")
+        occurred_at = _first_datetime(sources, rt, "authoredOn: required (or meta.lastUpdated)")
 
         drug = self._drug(res, scope)
         if drug.name is None:
@@ -926,13 +920,7 @@ class FhirAdapter:
                 ("location.period.start", location_start),
                 ("period.start", period.get("start") if period else None),
             )
-        occurred_at = None
-        for name, value in sources:
-            if value is not None:
-                occurred_at = _datetime(value, f"{rt}.{name}")
-                break
-        if occurred_at is None:
-            raise _Reject("missing_field", f"{rt}.period: a start, end or meta.lastUpdated is required")
+        occurred_at = _first_datetime(sources, rt, "period: a start, end or meta.lastUpdated is required")
 
         patient = self._patient_ref(patient_id)
         if unit:
@@ -1427,6 +1415,15 @@ def _event_id(rt: str, rid: str, meta: dict[str, Any]) -> str:
     if len(event_id) > 128:
         event_id = f"{rt}/sha256-{hashlib.sha256(event_id.encode()).hexdigest()[:48]}"
     return event_id
+
+
+def _first_datetime(sources: Iterable[tuple[str, Any]], rt: str, missing: str) -> datetime:
+    """The first present (name, value) in ``sources`` as a datetime, by order of preference;
+    a ``missing_field`` rejection (``rt.missing``) when none is present."""
+    for name, value in sources:
+        if value is not None:
+            return _datetime(value, f"{rt}.{name}")
+    raise _Reject("missing_field", f"{rt}.{missing}")
 
 
 def _datetime(value: Any, path: str) -> datetime:

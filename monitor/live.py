@@ -69,12 +69,6 @@ class Output:
     #: patient id -> (input partition, state or None to forget)
     persist: dict[str, tuple[int, PatientState | None]] = field(default_factory=dict)
 
-    def extend(self, other: "Output") -> None:
-        self.alerts.extend(other.alerts)
-        self.dead_letters.extend(other.dead_letters)
-        self.rekeyed.extend(other.rekeyed)
-        self.persist.update(other.persist)
-
 
 def dead_letter(record: InputRecord, rejection: Rejection) -> DeadLetter:
     values = (record.topic, str(record.partition), str(record.offset), rejection.reason, rejection.detail)

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ENV_PREFIX = "MEDSAFETY_"
 
+#: Where ``medmon broker`` (the embedded broker) listens unless told otherwise.
+LOCAL_BROKER = "127.0.0.1:9092"
+
 _Settings = TypeVar("_Settings", bound=BaseModel)
 
 
@@ -125,6 +128,11 @@ class ServiceSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":
         return _from_env(cls, environ, overrides)
+
+    @property
+    def bootstrap(self) -> str:
+        """The configured broker, else where ``medmon broker`` listens by default."""
+        return self.broker_url or LOCAL_BROKER
 
     @property
     def input_topics(self) -> tuple[str, str, str]:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from monitor.clinical.state import PatientState
 from monitor.engine import Engine
+from monitor.events import Prescription
 from tests.feeds import Patient, at, episodes, kinds, laxative, rules, run
 from tests.test_rules_oih import oxycodone_escalation
 
@@ -79,12 +80,17 @@ def test_cross_topic_disorder_within_lateness_does_not_create_a_transient_alert(
     assert canonical(run(stop_first)) == canonical(in_order)
 
 
-def test_events_older_than_the_watermark_are_applied_late_and_counted() -> None:
+def _opioid_score_and_a_late_benzodiazepine() -> tuple[Patient, Prescription]:
+    """Oxycodone at 0 h, a score at 5 h, and lorazepam at 2 h that will be delivered last."""
     p = Patient()
     p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
     laxative(p)
     p.pain(5, 3)
-    late_benzo = p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    return p, p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+
+
+def test_events_older_than_the_watermark_are_applied_late_and_counted() -> None:
+    p, late_benzo = _opioid_score_and_a_late_benzodiazepine()
     other = Patient(id="P2")
     other.pain(6, 2)  # moves event time past P1's 5 h score, which is then applied
     engine = Engine(rules())
@@ -95,11 +101,7 @@ def test_events_older_than_the_watermark_are_applied_late_and_counted() -> None:
 
 
 def test_an_event_behind_the_watermark_but_not_behind_its_patient_keeps_its_own_time() -> None:
-    p = Patient()
-    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
-    laxative(p)
-    p.pain(5, 3)
-    late_benzo = p.rx(2, "LZP", "lorazepam", dose=1, frequency_per_day=2)
+    p, late_benzo = _opioid_score_and_a_late_benzodiazepine()
     engine = Engine(rules())
     records = run([e for e in p.events if e is not late_benzo] + [late_benzo], engine)
     assert engine.stats.late == 1  # the 5 h score set the watermark to 4:50

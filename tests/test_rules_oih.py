@@ -8,14 +8,15 @@ BASELINE_PAIN = [(2, 4), (8, 4), (14, 5), (20, 4)]
 RISING_PAIN = [(35, 6), (40, 7), (44, 7)]
 
 
-def oxycodone_escalation(dose_after: float = 10, escalate_at: float = 30, **pain_fields) -> Patient:
+def oxycodone_escalation(dose_after: float = 10, escalate_at: float = 30,
+                         rising: list[tuple[float, int]] = RISING_PAIN, **pain_fields) -> Patient:
     """Oxycodone 5 mg q6h (30 MME/day), raised at ``escalate_at`` h; pain rises after."""
     p = Patient()
     p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
     laxative(p)
     p.pains(BASELINE_PAIN)
     p.rx(escalate_at, "OXY", "oxycodone", "modify", dose=dose_after, frequency_per_day=4)
-    p.pains(RISING_PAIN, **pain_fields)
+    p.pains(rising, **pain_fields)
     return p
 
 
@@ -61,22 +62,12 @@ def test_rise_needs_ten_mme_as_well() -> None:
 
 
 def test_pain_rise_below_two_points_does_not_fire() -> None:
-    p = Patient()
-    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
-    laxative(p)
-    p.pains(BASELINE_PAIN)
-    p.rx(30, "OXY", "oxycodone", "modify", dose=10, frequency_per_day=4)
-    p.pains([(35, 5), (40, 6), (44, 5)])  # median 5: +1
+    p = oxycodone_escalation(rising=[(35, 5), (40, 6), (44, 5)])  # median 5: +1
     assert episodes(run(p.events), "oih_suspected") == []
 
 
 def test_scores_within_four_hours_of_the_escalation_do_not_count() -> None:
-    p = Patient()
-    p.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
-    laxative(p)
-    p.pains(BASELINE_PAIN)
-    p.rx(30, "OXY", "oxycodone", "modify", dose=10, frequency_per_day=4)
-    p.pains([(31, 8), (33.9, 8), (36, 7)])  # only one score >= 4 h after
+    p = oxycodone_escalation(rising=[(31, 8), (33.9, 8), (36, 7)])  # only one score >= 4 h after
     assert episodes(run(p.events), "oih_suspected") == []
     p.pain(40, 7)
     assert len(episodes(run(p.events), "oih_suspected")) == 1
