@@ -66,7 +66,8 @@ class Engine:
         self._watermark_from_input = watermark_from_input
         self._idle_ttl = rules.settings.patient_idle_ttl.total_seconds()
         self._held: list[tuple[object, ...]] = []
-        self._held_ids: set[tuple[str, str]] = set()
+        #: patient id -> event id -> event, for every held event (dedup and persistence).
+        self._held_by_patient: dict[str, dict[str, AnyEvent]] = {}
         self._seq = itertools.count()
         self._deadlines: list[tuple[float, str]] = []
         self._scheduled: dict[str, float] = {}
@@ -79,9 +80,9 @@ class Engine:
         """Accept one validated event; returns the alert records it (or time) caused."""
         self.stats.received[event.type] += 1
         patient_id = event.patient.id
-        key = (patient_id, event.event_id)
         state = self.states.get(patient_id)
-        if key in self._held_ids or (state is not None and state.seen(event.event_id)):
+        held = self._held_by_patient.get(patient_id)
+        if (held is not None and event.event_id in held) or (state is not None and state.seen(event.event_id)):
             self.stats.duplicates += 1
             return []
         occurred = event.occurred_at.timestamp()
@@ -89,7 +90,8 @@ class Engine:
             self.stats.late += 1
             return self._process(event)
         heapq.heappush(self._held, (*event_sort_key(event), next(self._seq), event))
-        self._held_ids.add(key)
+        self._held_by_patient.setdefault(patient_id, {})[event.event_id] = event
+        self.touched.add(patient_id)  # a durable store keeps held events too
         if occurred > self.max_event_time:
             self.max_event_time = occurred
             if self._watermark_from_input:
@@ -123,10 +125,18 @@ class Engine:
             self.max_event_time = max(self.max_event_time, state.last_event_at)
 
     def drain_touched(self) -> dict[str, PatientState | None]:
-        """States changed since the last call (None: forgotten), for a durable store."""
+        """States changed since the last call (None: forgotten), for a durable store.
+        A patient is also touched when an event of theirs is held or released, so a store
+        that keeps :meth:`held_events` beside the state loses nothing the engine accepted."""
         changed = {patient_id: self.states.get(patient_id) for patient_id in self.touched}
         self.touched.clear()
         return changed
+
+    def held_events(self, patient_id: str) -> list[AnyEvent]:
+        """This patient's events still waiting for the watermark (accepted, not yet applied).
+        A live worker persists them with the state: the input offsets behind them are
+        committed, so a worker that takes the partition over must get them from the store."""
+        return list(self._held_by_patient.get(patient_id, {}).values())
 
     @property
     def held(self) -> int:
@@ -138,7 +148,10 @@ class Engine:
         records: list[AlertRecord] = []
         while self._held and ready(self._held[0][0].timestamp()):
             event = heapq.heappop(self._held)[-1]
-            self._held_ids.discard((event.patient.id, event.event_id))
+            patient_held = self._held_by_patient[event.patient.id]
+            del patient_held[event.event_id]
+            if not patient_held:
+                del self._held_by_patient[event.patient.id]
             records.extend(self._process(event))
         return records
 

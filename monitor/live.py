@@ -26,7 +26,8 @@ from .clinical.state import NEVER, PatientState
 from .engine import Engine
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .validation import Rejection, decode_event
+from .events import AnyEvent
+from .validation import EVENT_ADAPTER, Rejection, decode_event
 
 #: Kafka timestamps of recent input events, to measure alert latency (bounded).
 _TRIGGER_MEMORY = 50_000
@@ -66,8 +67,33 @@ class Output:
     alerts: list[OutgoingAlert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
-    #: patient id -> (input partition, state or None to forget)
-    persist: dict[str, tuple[int, PatientState | None]] = field(default_factory=dict)
+    #: patient id -> what to store (None: forget the patient)
+    persist: dict[str, "StoredPatient | None"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPatient:
+    """A patient's durable record: the state and the events still held for the watermark,
+    with the input partition they belong to (restore picks a partition's patients by it)."""
+
+    partition: int
+    state: PatientState | None
+    held: list[AnyEvent]
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "q": self.partition,
+            "s": self.state.to_dict() if self.state is not None else None,
+            "h": [event.model_dump(mode="json", exclude_none=True) for event in self.held],
+        }
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "StoredPatient":
+        document = json.loads(data)
+        state = PatientState.from_dict(document["s"]) if document.get("s") is not None else None
+        held = [EVENT_ADAPTER.validate_python(event) for event in document.get("h", ())]
+        return cls(int(document["q"]), state, held)
 
 
 def dead_letter(record: InputRecord, rejection: Rejection) -> DeadLetter:
@@ -83,7 +109,7 @@ class LiveProcessor:
     """Validation, re-keying, per-partition engines and metrics of one worker."""
 
     def __init__(self, rules: ClinicalRules, settings: ServiceSettings, metrics: Metrics,
-                 restore: Callable[[int], Iterable[PatientState]] = lambda partition: (),
+                 restore: Callable[[int], Iterable[StoredPatient]] = lambda partition: (),
                  wall_clock: Callable[[], float] = time.time) -> None:
         self.rules = rules
         self.settings = settings
@@ -165,9 +191,14 @@ class LiveProcessor:
         engine = self.engines.get(partition)
         if engine is None:
             engine = self.engines[partition] = Engine(self.rules, watermark_from_input=False)
-            for state in self._restore(partition):
-                engine.states[state.patient_id] = state
+            held: list[AnyEvent] = []
+            for stored in self._restore(partition):
+                if stored.state is not None:
+                    engine.states[stored.state.patient_id] = stored.state
+                held.extend(stored.held)
             engine.recover()
+            for event in held:  # accepted by the previous owner, not yet applied: hold again
+                engine.submit(event)
             engine.touched.clear()
         return engine
 
@@ -201,7 +232,8 @@ class LiveProcessor:
         if engine is None:
             return
         for patient_id, state in engine.drain_touched().items():
-            out.persist[patient_id] = (partition, state)
+            held = engine.held_events(patient_id)
+            out.persist[patient_id] = StoredPatient(partition, state, held) if state is not None or held else None
         if engine.watermark != NEVER:
             self.metrics.watermark.labels(str(partition)).set(engine.watermark)
         self._update_gauges()
@@ -227,13 +259,3 @@ def published(metrics: Metrics, alert: OutgoingAlert, now: float) -> None:
     metrics.alert(record.kind.value, record.severity.value, record.status.value)
     if alert.trigger_timestamp is not None:
         metrics.alert_latency.observe(max(0.0, now - alert.trigger_timestamp))
-
-
-def state_bytes(partition: int, state: PatientState) -> bytes:
-    """Table value: the state and the input partition it belongs to (for restore)."""
-    return json.dumps({"q": partition, "s": state.to_dict()}, separators=(",", ":")).encode()
-
-
-def state_from_bytes(data: bytes) -> tuple[int, PatientState]:
-    document = json.loads(data)
-    return int(document["q"]), PatientState.from_dict(document["s"])

@@ -49,6 +49,11 @@ class Metrics:
                                      registry=r)
         self.held_events = Gauge("medsafety_held_events", "Events waiting for the watermark (reorder buffer).",
                                  registry=r)
+        self.assigned_partitions = Gauge("medsafety_assigned_partitions",
+                                         "Input partition numbers this worker owns (0 while rebalancing).",
+                                         registry=r)
+        self.rebalances = Counter("medsafety_rebalances", "Partition assignments received from the group.",
+                                  registry=r)
         self.consumer_lag = Gauge("medsafety_consumer_lag", "End offset minus next offset to process, per partition.",
                                   ["topic", "partition"], registry=r)
         self._alert_children: dict[tuple[str, str, str], Counter] = {}

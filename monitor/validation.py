@@ -31,7 +31,7 @@ REASONS = (
     "invalid_value",
 )
 
-_EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
 
 _MISSING_TYPES = frozenset({"missing", "missing_conditional", "union_tag_not_found"})
 _VALUE_TYPES_PREFIXES = (
@@ -75,7 +75,7 @@ def decode_event(raw: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any
     except UnicodeDecodeError as exc:
         return Rejection("not_utf8", f"invalid UTF-8 at byte {exc.start}")
     try:
-        return _EVENT_ADAPTER.validate_json(raw)
+        return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         return rejection_from_errors(exc.errors(include_input=False, include_url=False))
     except (RecursionError, ValueError):  # pragma: no cover - defensive: pydantic wraps these
@@ -87,7 +87,7 @@ def validate_event_object(obj: Any) -> AnyEvent | Rejection:
     if not isinstance(obj, dict):
         return Rejection("not_an_object", "an event must be a JSON object")
     try:
-        return _EVENT_ADAPTER.validate_python(obj)
+        return EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:
         return rejection_from_errors(exc.errors(include_input=False, include_url=False))
 

@@ -23,8 +23,7 @@ import faust
 from faust.types import TP
 
 from .clinical.context import ClinicalRules
-from .clinical.state import PatientState
-from .live import InputRecord, LiveProcessor, Output, published, state_bytes, state_from_bytes
+from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
 
@@ -62,11 +61,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                       key_type=bytes, value_type=bytes)
     input_names = set(service.input_topics) | {service.repartition_topic}
 
-    def restore(partition: int) -> Iterable[PatientState]:
+    def restore(partition: int) -> Iterable[StoredPatient]:
         for _, value in list(table.items()):
-            stored_partition, state = state_from_bytes(value)
-            if stored_partition == partition:
-                yield state
+            stored = StoredPatient.from_bytes(value)
+            if stored.partition == partition:
+                yield stored
 
     processor = LiveProcessor(rules, service, metrics, restore)
     offsets: dict[TP, int] = {}
@@ -78,12 +77,12 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         letter_futures = [await dead_letter_topic.send(key=letter.key, value=letter.value, headers=letter.headers)
                           for letter in out.dead_letters]
         rekey_futures = [await rekey_topic.send(key=key, value=value) for key, value in out.rekeyed]
-        for patient_id, (partition, state) in out.persist.items():
+        for patient_id, stored in out.persist.items():
             key = patient_id.encode()
-            if state is None:
+            if stored is None:
                 table.pop(key, None)
             else:
-                table[key] = state_bytes(partition, state)
+                table[key] = stored.to_bytes()
         for alert, future in alert_futures:
             await future
             published(metrics, alert, time.time())
@@ -137,7 +136,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
+        metrics.assigned_partitions.set(0)
         log.info("partitions revoked: %d", len(revoked))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
+        metrics.assigned_partitions.set(len(owned))
+        metrics.rebalances.inc()
+        log.info("partitions assigned: %d input partitions", len(owned))
 
     app.medsafety_monitor_agent = monitor  # type: ignore[attr-defined]
     return app

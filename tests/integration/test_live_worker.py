@@ -37,9 +37,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 class Worker:
     """A ``medmon worker`` child process on its own topics (one namespace per test)."""
 
-    def __init__(self, broker: str, tmp: Path) -> None:
+    def __init__(self, broker: str, tmp: Path, env: dict[str, str] | None = None) -> None:
         ns = uuid.uuid4().hex[:8]
-        self.env = dict(os.environ, MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=f"medsafety-{ns}",
+        self.env = env or dict(os.environ, MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=f"medsafety-{ns}",
                         MEDSAFETY_RX_TOPIC=f"rx-{ns}", MEDSAFETY_PAIN_TOPIC=f"pain-{ns}",
                         MEDSAFETY_PATIENT_TOPIC=f"adt-{ns}", MEDSAFETY_REPARTITION_TOPIC=f"rekey-{ns}",
                         MEDSAFETY_ALERTS_TOPIC=f"alerts-{ns}", MEDSAFETY_DEAD_LETTER_TOPIC=f"dlq-{ns}",
@@ -72,6 +72,10 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
+    def sibling(self) -> "Worker":
+        """Another worker of the same group on the same topics."""
+        return Worker(self.broker, self.log.parent, self.env)
+
     def topic(self, name: str) -> str:
         return self.env[f"MEDSAFETY_{name.upper()}_TOPIC"]
 
@@ -95,6 +99,12 @@ class Worker:
         finally:
             consumer.close()
         return records
+
+    def use_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point in-process CLI calls (``medmon replay``) at this worker's topics."""
+        for name, value in self.env.items():
+            if name.startswith("MEDSAFETY_"):
+                monkeypatch.setenv(name, value)
 
     def metrics(self) -> dict[str, float]:
         text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
@@ -122,9 +132,7 @@ def offline_alerts(tmp_path: Path) -> list[str]:
 def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Worker, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     expected = offline_alerts(tmp_path)
-    for name, value in worker.env.items():
-        if name.startswith("MEDSAFETY_"):
-            monkeypatch.setenv(name, value)
+    worker.use_env(monkeypatch)
     assert medmon(["replay", str(FEED_PATH)]) == 0
 
     producer = KafkaProducer(bootstrap_servers=worker.broker, api_version=KAFKA_API_VERSION)
@@ -181,3 +189,39 @@ def test_records_keyed_otherwise_are_rekeyed_once_and_still_alert(worker: Worker
     record = json.loads(alert.value)
     assert (record["kind"], record["severity"], record["patient_id"]) == ("opioid_benzodiazepine", "critical", "MRN-K")
     assert worker.metrics()["medsafety_events_rekeyed_total"] == 2
+
+
+def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 120) -> list[int]:
+    """Poll each worker's ``medsafety_assigned_partitions`` until the group's assignment
+    covers every partition with every worker owning some."""
+    deadline = time.monotonic() + timeout
+    owned: list[int] = []
+    while time.monotonic() < deadline:
+        owned = [int(w.metrics().get("medsafety_assigned_partitions", 0)) for w in workers]
+        if sum(owned) == partitions and all(owned):
+            return owned
+        time.sleep(0.25)  # polling an observable condition (the group's assignment)
+    raise AssertionError(f"group never settled: owned partitions per worker {owned}")
+
+
+def test_two_workers_in_one_group_give_one_workers_alerts(worker: Worker, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = offline_alerts(tmp_path)
+    second = worker.sibling().start()
+    try:
+        assert wait_for_assignment([worker, second], partitions=4) in ([2, 2], [1, 3], [3, 1])
+        worker.use_env(monkeypatch)
+        assert medmon(["replay", str(FEED_PATH)]) == 0
+        alerts = worker.read(worker.topic("alerts"), len(expected))
+        assert sorted(m.value.decode() for m in alerts) == sorted(expected)
+
+        feed_types = [json.loads(line)["type"] for line in FEED_PATH.read_text().splitlines()]
+        per_worker = []
+        for w in (worker, second):
+            metrics = w.metrics()
+            per_worker.append(sum(metrics.get(f'medsafety_events_processed_total{{type="{t}"}}', 0)
+                                  for t in ("prescription", "pain_score", "patient_update")))
+        assert all(per_worker), per_worker  # both took part
+        assert sum(per_worker) == len(feed_types)  # every record once, by one worker or the other
+    finally:
+        second.stop()
