@@ -8,8 +8,8 @@ around :class:`monitor.live.LiveProcessor` (which holds all the logic).
   The table uses the producer's partitioner on the patient-id key, which puts a patient's
   state on the same partition number as its input, as Kafka's default partitioner does.
 - Alerts, dead letters and re-keyed records are published and acknowledged by the broker
-  before the batch's offsets can be committed (at-least-once; duplicates are dropped
-  downstream by ``(alert_id, revision)``).
+  before the changed states are written and before the batch's offsets can be committed
+  (at-least-once; duplicates are dropped downstream by ``(alert_id, revision)``).
 """
 
 from __future__ import annotations
@@ -72,17 +72,18 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     async def publish(out: Output) -> None:
-        """Send everything, update the table, then wait for the broker's acknowledgements."""
+        """Send alerts, dead letters and re-keyed records, wait for the broker's
+        acknowledgements, and only then write the changed patients to the table.
+
+        The order is the guarantee: a state that says "these events were applied" never
+        reaches the changelog before the alerts they caused are on the alerts topic. A crash
+        in between leaves the input offsets uncommitted and the old state in the table, so
+        the events come again and the same alerts (same id and revision) are published
+        again: a duplicate the queue drops, never a loss."""
         alert_futures = [(alert, await alerts_topic.send(key=alert.key, value=alert.value)) for alert in out.alerts]
         letter_futures = [await dead_letter_topic.send(key=letter.key, value=letter.value, headers=letter.headers)
                           for letter in out.dead_letters]
         rekey_futures = [await rekey_topic.send(key=key, value=value) for key, value in out.rekeyed]
-        for patient_id, stored in out.persist.items():
-            key = patient_id.encode()
-            if stored is None:
-                table.pop(key, None)
-            else:
-                table[key] = stored.to_bytes()
         for alert, future in alert_futures:
             await future
             published(metrics, alert, time.time())
@@ -91,6 +92,12 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             metrics.dead_letters.inc()
         for future in rekey_futures:
             await future
+        for patient_id, stored in out.persist.items():  # flushed by faust before the offsets commit
+            key = patient_id.encode()
+            if stored is None:
+                table.pop(key, None)
+            else:
+                table[key] = stored.to_bytes()
 
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition not yet consumed (unknown end offset: yes)."""
