@@ -1,15 +1,19 @@
 """The live worker's logic, without faust: Kafka records in, records to publish out.
 
-One :class:`~monitor.engine.Engine` per input partition number (the three input topics are
+One :class:`~monitor.engine.Engine` per input partition number (the input topics are
 co-partitioned, so partition ``p`` of each holds the same patients): its watermark follows
 that partition's own event time, so a lagging partition never makes another partition's
-events late. Within a partition number the topics are consumed at their own pace (a
-replay may deliver days of orders before the first pain score), so the watermark is the
-newest event time seen on the *slowest* topic that still has records to deliver, minus
-the allowed lateness; a topic that is caught up does not hold time back (Flink's
-idle-source rule), and a wholly idle partition advances with wall time (:meth:`tick`). The faust layer (:mod:`monitor.worker`) only moves bytes: it hands batches of
-:class:`InputRecord` here and publishes what comes back, and stores the changed patient
-states in its changelog-backed table.
+events late. Within a partition number each topic is consumed at its own pace (a replay
+may deliver days of orders before the first pain score), so the watermark is the newest
+event time of the *slowest* topic, minus the allowed lateness (see :class:`TopicClocks`).
+A topic stops holding time back only once it is *idle*: caught up with its end offset and
+silent for ``idle_advance`` of wall time (Flink's idle-source rule; a topic that is merely
+caught up may be about to receive records its producer is still writing). A wholly idle
+partition advances with wall time (:meth:`LiveProcessor.tick`).
+
+The faust layer (:mod:`monitor.worker`) only moves bytes: it hands batches of
+:class:`InputRecord` here, publishes what comes back, and stores the changed patients
+(state and held events) in its changelog-backed table.
 """
 
 from __future__ import annotations
@@ -105,6 +109,36 @@ def alert_bytes(record: AlertRecord) -> bytes:
     return record.model_dump_json().encode()
 
 
+class TopicClocks:
+    """Event-time progress of each input topic within one partition number."""
+
+    def __init__(self, topics: Iterable[str], started: float) -> None:
+        self.topics = tuple(topics)
+        self.started = started  # wall time this worker took the partition
+        self.newest: dict[str, float] = {}  # topic -> newest event time delivered
+        self.last_record: dict[str, float] = {}  # topic -> wall time of its last record
+
+    def saw(self, topic: str, occurred: float, wall: float) -> None:
+        if occurred > self.newest.get(topic, NEVER):
+            self.newest[topic] = occurred
+        self.last_record[topic] = wall
+
+    def source_time(self, now: float, idle_after: float, lagging: Callable[[str], bool]) -> float | None:
+        """The event time every topic has reached (None: a topic has delivered nothing yet
+        and is not idle, so nothing is known). Idle topics are left out; if all are idle,
+        ``NEVER`` (the caller then uses the newest event time of any)."""
+        times = []
+        for topic in self.topics:
+            idle = not lagging(topic) and now - self.last_record.get(topic, self.started) >= idle_after
+            if idle:
+                continue
+            newest = self.newest.get(topic)
+            if newest is None:
+                return None
+            times.append(newest)
+        return min(times) if times else NEVER
+
+
 class LiveProcessor:
     """Validation, re-keying, per-partition engines and metrics of one worker."""
 
@@ -119,7 +153,8 @@ class LiveProcessor:
         self.engines: dict[int, Engine] = {}
         self._last_input_wall: dict[int, float] = {}
         self._triggers: OrderedDict[str, float] = OrderedDict()
-        self._topic_max: dict[int, dict[str, float]] = {}  # partition -> topic -> newest event time
+        self._clocks: dict[int, TopicClocks] = {}
+        self._idle_after = settings.idle_advance.total_seconds()
         self._lateness = rules.settings.allowed_lateness.total_seconds()
 
     # -- input ----------------------------------------------------------------------------
@@ -134,11 +169,12 @@ class LiveProcessor:
         for partition in {record.partition for record in records}:
             self._last_input_wall[partition] = started
             engine = self.engine(partition)
-            seen = self._topic_max.get(partition, {})
-            behind = [newest for topic, newest in seen.items() if lagging(topic, partition)]
-            newest = min(behind) if behind else engine.max_event_time
-            if newest != NEVER:
-                out.alerts.extend(self._outgoing(engine.advance(newest - self._lateness)))
+            reached = self._clocks[partition].source_time(started, self._idle_after,
+                                                          lambda topic: lagging(topic, partition))
+            if reached == NEVER:
+                reached = engine.max_event_time
+            if reached is not None and reached != NEVER:
+                out.alerts.extend(self._outgoing(engine.advance(reached - self._lateness)))
             self._collect(partition, out)
         if records:
             self.metrics.processing_latency.observe((self._clock() - started) / len(records))
@@ -158,10 +194,7 @@ class LiveProcessor:
                     out.rekeyed.append((patient_key, record.value))
                     return
                 engine = self.engine(record.partition)
-                topic_max = self._topic_max.setdefault(record.partition, {})
-                occurred = result.occurred_at.timestamp()
-                if occurred > topic_max.get(record.topic, NEVER):
-                    topic_max[record.topic] = occurred
+                self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock())
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
                 records = engine.submit(result)
@@ -177,7 +210,7 @@ class LiveProcessor:
         the wall time elapsed, so held events are released and deadlines fire on a quiet feed."""
         out = Output()
         now = self._clock()
-        idle_after = self.settings.idle_advance.total_seconds()
+        idle_after = self._idle_after
         for partition, engine in self.engines.items():
             last = self._last_input_wall.get(partition)
             if last is None or now - last < idle_after or engine.max_event_time == NEVER:
@@ -191,6 +224,8 @@ class LiveProcessor:
         engine = self.engines.get(partition)
         if engine is None:
             engine = self.engines[partition] = Engine(self.rules, watermark_from_input=False)
+            topics = (*self.settings.input_topics, self.settings.repartition_topic)
+            self._clocks[partition] = TopicClocks(topics, self._clock())
             held: list[AnyEvent] = []
             for stored in self._restore(partition):
                 if stored.state is not None:
@@ -207,7 +242,7 @@ class LiveProcessor:
         for partition in partitions:
             self.engines.pop(partition, None)
             self._last_input_wall.pop(partition, None)
-            self._topic_max.pop(partition, None)
+            self._clocks.pop(partition, None)
             try:
                 self.metrics.watermark.remove(str(partition))
             except KeyError:

@@ -100,13 +100,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 table[key] = stored.to_bytes()
 
     def lagging(topic: str, partition: int) -> bool:
-        """Records of this topic-partition not yet consumed (unknown end offset: yes)."""
+        """Records of this topic-partition not yet consumed. Unknown (no fetch response
+        yet) counts as caught up: the processor still waits ``idle_advance`` for a topic
+        that has delivered nothing before leaving it out of the watermark."""
         tp = TP(topic, partition)
         try:
             highwater = app.consumer.highwater(tp)
-        except Exception:  # noqa: BLE001 - no fetch response for it yet
-            return True
-        return highwater is None or highwater > offsets.get(tp, -1) + 1
+        except Exception:  # noqa: BLE001 - not fetched yet
+            return False
+        return highwater is not None and highwater > offsets.get(tp, -1) + 1
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:

@@ -129,6 +129,20 @@ def offline_alerts(tmp_path: Path) -> list[str]:
     return out.read_text().splitlines()
 
 
+def assert_same_alerts(actual: list[str], expected: list[str]) -> None:
+    """Equal as multisets; on failure name the records missing and unexpected (short form)."""
+    if sorted(actual) == sorted(expected):
+        return
+
+    def short(line: str) -> str:
+        r = json.loads(line)
+        return f"{r['patient_id']} {r['kind']} rev{r['revision']} {r['status']} {r['severity']} at {r['raised_at']}"
+
+    missing = [short(x) for x in expected if actual.count(x) < expected.count(x)]
+    extra = [short(x) for x in actual if actual.count(x) > expected.count(x)]
+    raise AssertionError(f"{len(actual)} alerts, {len(expected)} expected\nmissing: {missing}\nunexpected: {extra}")
+
+
 def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Worker, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     expected = offline_alerts(tmp_path)
@@ -152,7 +166,7 @@ def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Wor
     producer.close()
 
     alerts = worker.read(worker.topic("alerts"), len(expected))
-    assert sorted(m.value.decode() for m in alerts) == sorted(expected)
+    assert_same_alerts([m.value.decode() for m in alerts], expected)
     assert all(m.key == json.loads(m.value)["patient_id"].encode() for m in alerts)
 
     letters = worker.read(worker.topic("dead_letter"), len(bad))
@@ -213,7 +227,7 @@ def test_two_workers_in_one_group_give_one_workers_alerts(worker: Worker, tmp_pa
         worker.use_env(monkeypatch)
         assert medmon(["replay", str(FEED_PATH)]) == 0
         alerts = worker.read(worker.topic("alerts"), len(expected))
-        assert sorted(m.value.decode() for m in alerts) == sorted(expected)
+        assert_same_alerts([m.value.decode() for m in alerts], expected)
 
         feed_types = [json.loads(line)["type"] for line in FEED_PATH.read_text().splitlines()]
         per_worker = []
