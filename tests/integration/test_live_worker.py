@@ -17,21 +17,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from monitor.broker import KAFKA_API_VERSION, EmbeddedBroker
+from monitor.broker import KAFKA_API_VERSION
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("MEDSAFETY_TEST_BROKER_URL")
-    if url:  # CI may point the tests at Apache Kafka instead
-        yield url
-        return
-    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as embedded:
-        yield embedded.url
 
 
 class Worker:
