@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from monitor.broker import KAFKA_API_VERSION
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
+from tests.test_deploy import referenced_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +178,10 @@ def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Wor
     assert metrics["medsafety_alert_latency_seconds_count"] > 0
     text = urllib.request.urlopen(worker.metrics_url, timeout=10).read().decode()
     assert "MRN" not in text  # no patient identifier in any label
+
+    # every metric the alerting rules and the dashboard query is one this worker exports
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert referenced_metrics() - exported == set()
 
 
 def test_records_keyed_otherwise_are_rekeyed_once_and_still_alert(worker: Worker) -> None:

@@ -1,0 +1,23 @@
+# The monitor's image: `medmon worker` by default; the same image replays the demo feed.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+COPY schemas ./schemas
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /app medsafety
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY monitor/demo/feed.ndjson /app/demo/feed.ndjson
+USER medsafety
+ENV MEDSAFETY_METRICS_HOST=0.0.0.0 \
+    MEDSAFETY_METRICS_PORT=9464 \
+    PYTHONUNBUFFERED=1
+EXPOSE 9464
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=4); sys.exit(0)"
+ENTRYPOINT ["medmon"]
+CMD ["worker", "--loglevel", "warn"]
