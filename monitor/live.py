@@ -225,7 +225,9 @@ class LiveProcessor:
         if engine is None:
             engine = self.engines[partition] = Engine(self.rules, watermark_from_input=False)
             topics = (*self.settings.input_topics, self.settings.repartition_topic)
-            self._clocks[partition] = TopicClocks(topics, self._clock())
+            now = self._clock()
+            self._clocks[partition] = TopicClocks(topics, now)
+            self._last_input_wall.setdefault(partition, now)  # idle from now on, for tick()
             held: list[AnyEvent] = []
             for stored in self._restore(partition):
                 if stored.state is not None:
@@ -237,6 +239,12 @@ class LiveProcessor:
             engine.touched.clear()
         return engine
 
+    def adopt(self, partitions: Iterable[int]) -> None:
+        """Partitions this worker owns: restore each from the store now, not at its first
+        record, so held events are released and deadlines fire even if no input comes."""
+        for partition in partitions:
+            self.engine(partition)
+
     def revoke(self, partitions: Iterable[int]) -> None:
         """Partitions moved to another worker: forget them (their table moves too)."""
         for partition in partitions:
@@ -247,7 +255,7 @@ class LiveProcessor:
                 self.metrics.watermark.remove(str(partition))
             except KeyError:
                 pass
-        self._update_gauges()
+        self.update_gauges()
 
     # -- internals --------------------------------------------------------------------------
     def _remember_trigger(self, event_id: str, timestamp: float) -> None:
@@ -271,9 +279,10 @@ class LiveProcessor:
             out.persist[patient_id] = StoredPatient(partition, state, held) if state is not None or held else None
         if engine.watermark != NEVER:
             self.metrics.watermark.labels(str(partition)).set(engine.watermark)
-        self._update_gauges()
 
-    def _update_gauges(self) -> None:
+    def update_gauges(self) -> None:
+        """Active patients and held events. The caller sets them once an output is durable
+        (published and acknowledged), so "no held events" means "their alerts are out"."""
         self.metrics.active_patients.set(sum(len(e.states) for e in self.engines.values()))
         self.metrics.held_events.set(sum(e.held for e in self.engines.values()))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Mapping, TypeVar
+from typing import Literal, Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -124,6 +124,13 @@ class ServiceSettings(BaseModel):
     batch_size: int = Field(500, ge=1, description="Records handled per batch (stream.take).")
     batch_within: float = Field(0.05, gt=0, description="Seconds to wait for a batch to fill.")
     session_timeout: float = Field(10.0, gt=0, description="Consumer session timeout (s); short = fast failover.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="exactly_once: Kafka transactions (Apache Kafka only; the embedded broker refuses them). "
+        "at_least_once: alerts may repeat after a crash with the same (alert_id, revision), which the queue drops.")
+    crash_after: str | None = Field(
+        None, description="Testing only: 'step:n' kills the worker (SIGKILL) right after the n-th time it "
+        "passes the named step (see monitor/crashpoints.py), to make crash tests repeatable.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":

@@ -8,7 +8,6 @@ since inputs carry patient data.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 

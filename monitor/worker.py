@@ -23,6 +23,7 @@ import faust
 from faust.types import TP
 
 from .clinical.context import ClinicalRules
+from .crashpoints import CrashPoints
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
@@ -52,6 +53,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=max(4096, service.batch_size * 4),
         producer_acks=-1,
+        processing_guarantee=service.processing_guarantee,
     )
     inputs = app.topic(*service.input_topics, service.repartition_topic, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
@@ -68,7 +70,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 yield stored
 
     processor = LiveProcessor(rules, service, metrics, restore)
-    offsets: dict[TP, int] = {}
+    crash = CrashPoints(service.crash_after)
+    consumed: dict[TP, int] = {}  # last offset received per input topic-partition
+    processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     async def publish(out: Output) -> None:
@@ -80,10 +84,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         in between leaves the input offsets uncommitted and the old state in the table, so
         the events come again and the same alerts (same id and revision) are published
         again: a duplicate the queue drops, never a loss."""
+        if not (out.alerts or out.dead_letters or out.rekeyed or out.persist):
+            processor.update_gauges()
+            return
         alert_futures = [(alert, await alerts_topic.send(key=alert.key, value=alert.value)) for alert in out.alerts]
         letter_futures = [await dead_letter_topic.send(key=letter.key, value=letter.value, headers=letter.headers)
                           for letter in out.dead_letters]
         rekey_futures = [await rekey_topic.send(key=key, value=value) for key, value in out.rekeyed]
+        if out.alerts:
+            crash.passed("alerts-sent")
         for alert, future in alert_futures:
             await future
             published(metrics, alert, time.time())
@@ -92,12 +101,16 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             metrics.dead_letters.inc()
         for future in rekey_futures:
             await future
+        if out.alerts:
+            crash.passed("alerts-acked")
         for patient_id, stored in out.persist.items():  # flushed by faust before the offsets commit
             key = patient_id.encode()
             if stored is None:
                 table.pop(key, None)
             else:
                 table[key] = stored.to_bytes()
+        processor.update_gauges()
+        crash.passed("state-written")
 
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition not yet consumed. Unknown (no fetch response
@@ -108,23 +121,27 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             highwater = app.consumer.highwater(tp)
         except Exception:  # noqa: BLE001 - not fetched yet
             return False
-        return highwater is not None and highwater > offsets.get(tp, -1) + 1
+        return highwater is not None and highwater > consumed.get(tp, -1) + 1
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
         async for events in stream.take_events(service.batch_size, within=service.batch_within):
+            crash.passed("batch-received")
             records = []
             for event in events:
                 message = event.message
-                offsets[message.tp] = message.offset
+                consumed[message.tp] = message.offset
                 records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                            message.value, message.timestamp))
             await publish(processor.handle(records, lagging))
+            processed.update((event.message.tp, event.message.offset) for event in events)
 
     @app.timer(interval=0.5)
     async def advance_idle_partitions() -> None:
-        if app.rebalancing:
-            return
+        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+            return  # the table is not yet what the changelog says
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
+        processor.adopt(owned - processor.engines.keys())
         await publish(processor.tick())
 
     @app.timer(interval=2.0)
@@ -139,11 +156,20 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 continue
             if highwater is None:
                 continue
-            processed = offsets.get(tp, -1) + 1
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - processed))
+            if tp in processed:
+                done = processed[tp] + 1
+            else:  # nothing processed since this worker took the partition: its fetch position
+                try:
+                    done = await consumer.position(tp) or 0
+                except Exception:  # noqa: BLE001 - position not yet known (seeking)
+                    continue
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        for tp in revoked:
+            consumed.pop(tp, None)
+            processed.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)
         log.info("partitions revoked: %d", len(revoked))

@@ -1,0 +1,43 @@
+"""Repeatable crash injection for the reliability tests.
+
+``MEDSAFETY_CRASH_AFTER=alerts-acked:3`` makes the worker SIGKILL itself right after the
+third time it passes the step ``alerts-acked``: a crash at a chosen point of the
+publish-then-persist protocol, instead of a kill timed by sleeps. Steps, in the order one
+batch passes them (see :func:`monitor.worker.create_app`):
+
+- ``batch-received``: records taken from the stream, nothing done yet;
+- ``alerts-sent``: a batch's alerts (and dead letters, re-keyed records) handed to the
+  producer, not yet acknowledged by the broker (counted only for batches with alerts);
+- ``alerts-acked``: the broker acknowledged them; the changed states are not yet written
+  (counted only for batches with alerts);
+- ``state-written``: the table (changelog) writes are queued; offsets not yet committed.
+
+Off (no cost beyond a None check) unless the setting is given.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-written")
+
+
+class CrashPoints:
+    def __init__(self, spec: str | None) -> None:
+        self._target: tuple[str, int] | None = None
+        self._passed: Counter[str] = Counter()
+        if spec:
+            name, _, count = spec.partition(":")
+            if name not in STEPS:
+                raise ValueError(f"crash_after: unknown step {name!r}; steps: {', '.join(STEPS)}")
+            self._target = (name, int(count or 1))
+
+    def passed(self, step: str) -> None:
+        """Call at each step; kills the process when the configured one is reached."""
+        if self._target is None:
+            return
+        self._passed[step] += 1
+        if (step, self._passed[step]) == self._target:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,174 @@
+"""A ``medmon worker`` child process and what the integration tests ask of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from monitor.broker import KAFKA_API_VERSION
+from monitor.cli import main as medmon
+from monitor.demo import FEED_PATH
+
+
+class Worker:
+    """A ``medmon worker`` child process on its own topics (one namespace per test)."""
+
+    def __init__(self, broker: str, tmp: Path, env: dict[str, str] | None = None, **settings: str) -> None:
+        ns = uuid.uuid4().hex[:8]
+        self.env = dict(env) if env else dict(os.environ, MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=f"medsafety-{ns}",
+                        MEDSAFETY_RX_TOPIC=f"rx-{ns}", MEDSAFETY_PAIN_TOPIC=f"pain-{ns}",
+                        MEDSAFETY_PATIENT_TOPIC=f"adt-{ns}", MEDSAFETY_REPARTITION_TOPIC=f"rekey-{ns}",
+                        MEDSAFETY_ALERTS_TOPIC=f"alerts-{ns}", MEDSAFETY_DEAD_LETTER_TOPIC=f"dlq-{ns}",
+                        MEDSAFETY_ALLOWED_LATENESS="PT1S", MEDSAFETY_METRICS_PORT="0",
+                        MEDSAFETY_SESSION_TIMEOUT="6")
+        self.env.update({f"MEDSAFETY_{name.upper()}": value for name, value in settings.items()})
+        self.broker = broker
+        self.log = tmp / f"worker-{ns}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
+
+    def start(self, timeout: float = 60) -> "Worker":
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=self.env,
+                                        stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"metrics (http://\S+/metrics)", self.log.read_text(errors="replace"))
+            if match:
+                self.metrics_url = match.group(1)
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)  # waiting for a child process to print its address
+        raise AssertionError(f"worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def sibling(self, **settings: str) -> "Worker":
+        """Another worker of the same group on the same topics (``settings`` override)."""
+        env = {k: v for k, v in self.env.items() if k != "MEDSAFETY_CRASH_AFTER"}
+        return Worker(self.broker, self.log.parent, env, **settings)
+
+    def topic(self, name: str) -> str:
+        return self.env[f"MEDSAFETY_{name.upper()}_TOPIC"]
+
+    def read(self, topic: str, count: int, timeout: float = 90) -> list:
+        """Records of ``topic`` until ``count`` arrived (then one more second for extras)."""
+        consumer = KafkaConsumer(topic, bootstrap_servers=self.broker, api_version=KAFKA_API_VERSION,
+                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+        records: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                batch = consumer.poll(timeout_ms=500)
+                for messages in batch.values():
+                    records.extend(messages)
+                if len(records) >= count:
+                    extra_deadline = time.monotonic() + 1.0
+                    while time.monotonic() < extra_deadline:
+                        for messages in consumer.poll(timeout_ms=200).values():
+                            records.extend(messages)
+                    return records
+        finally:
+            consumer.close()
+        return records
+
+    def read_to_end(self, topic: str, committed_only: bool = False) -> list:
+        """Every record of ``topic`` up to its end offsets now (read_committed: the last
+        stable offsets, so open or aborted transactions are not counted)."""
+        consumer = KafkaConsumer(bootstrap_servers=self.broker, api_version=KAFKA_API_VERSION,
+                                 enable_auto_commit=False, group_id=None,
+                                 isolation_level="read_committed" if committed_only else "read_uncommitted")
+        try:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning()
+            end = consumer.end_offsets(partitions)
+            records: list = []
+            deadline = time.monotonic() + 60
+            while any(consumer.position(tp) < end[tp] for tp in partitions):
+                assert time.monotonic() < deadline, "could not read to the end offsets"
+                for messages in consumer.poll(timeout_ms=500).values():
+                    records.extend(messages)
+            return records
+        finally:
+            consumer.close()
+
+    def wait_caught_up(self, partitions: int = 4, timeout: float = 180) -> dict[str, float]:
+        """Poll /metrics until this worker owns every partition, has consumed every input
+        record (a lag gauge of 0 for each input topic-partition) and holds no event: all
+        it will publish for the input so far is acknowledged (gauges are set after acks)."""
+        inputs = 4 * partitions  # three input topics and the re-key topic
+        deadline = time.monotonic() + timeout
+        metrics: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            metrics = self.metrics()
+            lags = [v for k, v in metrics.items() if k.startswith("medsafety_consumer_lag{")]
+            if (metrics.get("medsafety_assigned_partitions") == partitions and len(lags) == inputs
+                    and not any(lags) and metrics.get("medsafety_held_events") == 0):
+                return metrics
+            time.sleep(0.25)  # polling observable progress of a child process
+        raise AssertionError(f"worker never caught up: {metrics}")
+
+    def use_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point in-process CLI calls (``medmon replay``) at this worker's topics."""
+        for name, value in self.env.items():
+            if name.startswith("MEDSAFETY_"):
+                monkeypatch.setenv(name, value)
+
+    def metrics(self) -> dict[str, float]:
+        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+
+def offline_alerts(tmp_path: Path) -> list[str]:
+    out = tmp_path / "offline.ndjson"
+    assert medmon(["evaluate", str(FEED_PATH), "--out", str(out)]) == 0
+    return out.read_text().splitlines()
+
+
+def assert_same_alerts(actual: list[str], expected: list[str]) -> None:
+    """Equal as multisets; on failure name the records missing and unexpected (short form)."""
+    if sorted(actual) == sorted(expected):
+        return
+
+    def short(line: str) -> str:
+        r = json.loads(line)
+        return f"{r['patient_id']} {r['kind']} rev{r['revision']} {r['status']} {r['severity']} at {r['raised_at']}"
+
+    missing = [short(x) for x in expected if actual.count(x) < expected.count(x)]
+    extra = [short(x) for x in actual if actual.count(x) > expected.count(x)]
+    raise AssertionError(f"{len(actual)} alerts, {len(expected)} expected\nmissing: {missing}\nunexpected: {extra}")
+
+
+def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 120) -> list[int]:
+    """Poll each worker's ``medsafety_assigned_partitions`` until the group's assignment
+    covers every partition with every worker owning some."""
+    deadline = time.monotonic() + timeout
+    owned: list[int] = []
+    while time.monotonic() < deadline:
+        owned = [int(w.metrics().get("medsafety_assigned_partitions", 0)) for w in workers]
+        if sum(owned) == partitions and all(owned):
+            return owned
+        time.sleep(0.25)  # polling an observable condition (the group's assignment)
+    raise AssertionError(f"group never settled: owned partitions per worker {owned}")
