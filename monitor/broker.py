@@ -14,10 +14,11 @@ import logging
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -126,9 +127,11 @@ def wait_for_broker(url: str, timeout: float, alive=lambda: True) -> None:  # ty
     raise BrokerError(f"broker at {url} did not answer within {timeout:.0f} s: {last}")
 
 
-def ensure_topics(url: str, names: Iterable[str], partitions: int, replication_factor: int = 1) -> None:
+def ensure_topics(url: str, names: Iterable[str], partitions: int, replication_factor: int = 1,
+                  security: Mapping[str, Any] | None = None) -> None:
     """Create missing topics (existing ones are left as they are)."""
-    admin = KafkaAdminClient(bootstrap_servers=url, api_version=KAFKA_API_VERSION, request_timeout_ms=15000)
+    admin = KafkaAdminClient(bootstrap_servers=url, api_version=KAFKA_API_VERSION, request_timeout_ms=15000,
+                             **(security or {}))
     try:
         for name in names:
             try:
@@ -139,10 +142,11 @@ def ensure_topics(url: str, names: Iterable[str], partitions: int, replication_f
         admin.close()
 
 
-def partition_counts(url: str, names: Iterable[str], timeout: float = 15.0) -> dict[str, int]:
+def partition_counts(url: str, names: Iterable[str], timeout: float = 15.0,
+                     security: Mapping[str, Any] | None = None) -> dict[str, int]:
     """Partitions of each topic (waits for metadata of freshly created topics)."""
     names = list(names)
-    consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION)
+    consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, **(security or {}))
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -154,13 +158,13 @@ def partition_counts(url: str, names: Iterable[str], timeout: float = 15.0) -> d
         consumer.close()
 
 
-def check_copartitioned(url: str, names: Iterable[str]) -> int:
+def check_copartitioned(url: str, names: Iterable[str], security: Mapping[str, Any] | None = None) -> int:
     """The common partition count of ``names``; BrokerError if they differ or are missing.
 
     One patient's events must land on the same partition number of every input topic,
     or one worker would see only part of that patient.
     """
-    counts = partition_counts(url, names)
+    counts = partition_counts(url, names, security=security)
     missing = sorted(name for name, count in counts.items() if count == 0)
     if missing:
         raise BrokerError(f"input topics missing: {', '.join(missing)}")

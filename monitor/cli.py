@@ -168,6 +168,7 @@ def _worker(args: argparse.Namespace) -> int:
     import logging
 
     from .broker import check_copartitioned, ensure_topics
+    from .kafka_clients import security_options
     from .metrics import Metrics
     from .settings import ServiceSettings
     from .worker import create_app, run_worker
@@ -175,9 +176,10 @@ def _worker(args: argparse.Namespace) -> int:
     service = ServiceSettings.from_env()
     url = service.bootstrap
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    security = security_options(service)
     ensure_topics(url, [*service.input_topics, service.repartition_topic, service.alerts_topic,
-                        service.dead_letter_topic], service.partitions, service.replication_factor)
-    check_copartitioned(url, [*service.input_topics, service.repartition_topic])
+                        service.dead_letter_topic], service.partitions, service.replication_factor, security)
+    check_copartitioned(url, [*service.input_topics, service.repartition_topic], security=security)
     metrics = Metrics()
     port = metrics.serve(service.metrics_port, service.metrics_host)
     print(f"medsafety worker: broker {url}, metrics http://{service.metrics_host}:{port}/metrics", file=sys.stderr,

@@ -17,12 +17,14 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from .alerts import AlertRecord
 from .broker import KAFKA_API_VERSION
+from .kafka_clients import security_options
 from .replay import read_inputs
 from .settings import ServiceSettings
 
 
-def producer(url: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, acks="all", linger_ms=5)
+def producer(url: str, service: ServiceSettings) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, acks="all", linger_ms=5,
+                         **security_options(service))
 
 
 def publish_files(paths: Iterable[str], url: str, rate: float | None = None, progress: TextIO | None = None,
@@ -32,7 +34,7 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
     topics = service.topic_for_type
     sent = rejected = 0
     started = time.monotonic()
-    kafka = producer(url)
+    kafka = producer(url, service)
     try:
         for item in read_inputs(paths):
             if item.rejection is not None:
@@ -66,7 +68,8 @@ def read_alerts(url: str, follow: bool = False, service: ServiceSettings | None 
     service = service or ServiceSettings.from_env()
     consumer = KafkaConsumer(service.alerts_topic, bootstrap_servers=url, api_version=KAFKA_API_VERSION,
                              auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=float("inf") if follow else int(idle_timeout * 1000))
+                             consumer_timeout_ms=float("inf") if follow else int(idle_timeout * 1000),
+                             **security_options(service))
     try:
         for message in consumer:
             yield AlertRecord.model_validate_json(message.value)

@@ -12,7 +12,7 @@ import os
 from datetime import timedelta
 from typing import Literal, Mapping, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 ENV_PREFIX = "MEDSAFETY_"
 
@@ -101,7 +101,7 @@ class ServiceSettings(BaseModel):
     With no ``broker_url`` the CLI starts the embedded broker on loopback (quick start).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)  # secrets
 
     broker_url: str | None = Field(None, description="Kafka bootstrap servers, e.g. kafka-1:9092,kafka-2:9092.")
     app_id: str = Field("medsafety", description="Consumer group and faust application id.")
@@ -124,6 +124,18 @@ class ServiceSettings(BaseModel):
     batch_size: int = Field(500, ge=1, description="Records handled per batch (stream.take).")
     batch_within: float = Field(0.05, gt=0, description="Seconds to wait for a batch to fill.")
     session_timeout: float = Field(10.0, gt=0, description="Consumer session timeout (s); short = fast failover.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka client of the monitor connects (worker, replay, alerts).")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism for SASL_PLAINTEXT/SASL_SSL.")
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        None, description="SASL password, from the environment only (never logged); or SASL_PASSWORD_FILE.")
+    sasl_password_file: str | None = Field(None, description="File holding the SASL password (e.g. a mounted secret).")
+    ssl_cafile: str | None = Field(None, description="PEM CA bundle that signed the brokers' certificates.")
+    ssl_certfile: str | None = Field(None, description="PEM client certificate (mutual TLS).")
+    ssl_keyfile: str | None = Field(None, description="PEM client private key (mutual TLS).")
+    ssl_check_hostname: bool = Field(True, description="Check the broker certificate's host name.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="exactly_once: Kafka transactions (Apache Kafka only; the embedded broker refuses them). "
@@ -131,6 +143,25 @@ class ServiceSettings(BaseModel):
     crash_after: str | None = Field(
         None, description="Testing only: 'step:n' kills the worker (SIGKILL) right after the n-th time it "
         "passes the named step (see monitor/crashpoints.py), to make crash tests repeatable.")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> "ServiceSettings":
+        if self.security_protocol.startswith("SASL_"):
+            if not (self.sasl_mechanism and self.sasl_username and (self.sasl_password or self.sasl_password_file)):
+                raise ValueError(f"{self.security_protocol} needs SASL_MECHANISM, SASL_USERNAME and "
+                                 "SASL_PASSWORD or SASL_PASSWORD_FILE")
+        if self.sasl_password and self.sasl_password_file:
+            raise ValueError("give SASL_PASSWORD or SASL_PASSWORD_FILE, not both")
+        return self
+
+    def sasl_secret(self) -> str | None:
+        """The SASL password, read from its file at the moment it is needed."""
+        if self.sasl_password is not None:
+            return self.sasl_password.get_secret_value()
+        if self.sasl_password_file:
+            with open(self.sasl_password_file, encoding="utf-8") as secret:
+                return secret.read().strip()
+        return None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":

@@ -24,6 +24,7 @@ from faust.types import TP
 
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
+from .kafka_clients import faust_credentials
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
@@ -54,6 +55,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         stream_buffer_maxsize=max(4096, service.batch_size * 4),
         producer_acks=-1,
         processing_guarantee=service.processing_guarantee,
+        broker_credentials=faust_credentials(service),
     )
     inputs = app.topic(*service.input_topics, service.repartition_topic, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)

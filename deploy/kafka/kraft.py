@@ -81,7 +81,11 @@ class ApacheKafka:
     with its log (a broker outage); a new directory is formatted once."""
 
     def __init__(self, data_dir: Path | None = None, port: int | None = None, heap: str = "512m",
-                 log_level: str = "WARN", properties: dict[str, str] | None = None) -> None:
+                 log_level: str = "WARN", properties: dict[str, str] | None = None,
+                 sasl_users: dict[str, str] | None = None) -> None:
+        """``sasl_users`` (name -> password) adds a SASL_SSL listener (:attr:`secure_url`)
+        that accepts PLAIN and SCRAM-SHA-512 for them, with a self-signed certificate for
+        127.0.0.1 (:attr:`ca_file` is what clients trust)."""
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="medsafety-kafka-"))
         self.port = port or free_port()
@@ -89,11 +93,60 @@ class ApacheKafka:
         self.heap = heap
         self.log_level = log_level
         self.extra = properties or {}
+        self.sasl_users = sasl_users or {}
+        self.secure_port = free_port() if self.sasl_users else None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_url(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "broker-cert.pem"
+
+    def _make_certificate(self, password: str) -> Path:
+        """A self-signed PKCS12 key store for 127.0.0.1 (keytool ships with the JDK)."""
+        store = self.data_dir / "broker.p12"
+        if not store.is_file():
+            subprocess.run(["keytool", "-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
+                            "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-validity", "30",
+                            "-storetype", "PKCS12", "-keystore", str(store), "-storepass", password],
+                           check=True, capture_output=True)
+            pem = subprocess.run(["keytool", "-exportcert", "-rfc", "-alias", "broker", "-keystore", str(store),
+                                  "-storepass", password], check=True, capture_output=True, text=True).stdout
+            self.ca_file.write_text(pem)
+        return store
+
+    def _security_properties(self) -> dict[str, str]:
+        if not self.sasl_users:
+            return {}
+        password = "medsafety-test-store"
+        plain_users = " ".join(f'user_{name}="{secret}"' for name, secret in self.sasl_users.items())
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.secure_port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.secure_port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self._make_certificate(password)),
+            "ssl.keystore.password": password,
+        }
+
+    def _scram_arguments(self) -> list[str]:
+        arguments = []
+        for name, secret in self.sasl_users.items():
+            arguments += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={secret}]"]
+        return arguments
 
     @property
     def log_path(self) -> Path:
@@ -118,6 +171,7 @@ class ApacheKafka:
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            **self._security_properties(),
             **self.extra,
         }
         config = self.data_dir / "server.properties"
@@ -139,7 +193,8 @@ class ApacheKafka:
             cluster = uuid.uuid4().bytes
             cluster_id = base64.urlsafe_b64encode(cluster).decode().rstrip("=")
             result = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                               "-c", str(config)), capture_output=True, text=True)
+                                               "-c", str(config), *self._scram_arguments()),
+                                    capture_output=True, text=True)
             if result.returncode != 0:
                 raise KafkaUnavailable(f"formatting KRaft storage failed: {result.stdout}{result.stderr}")
         self.process = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=subprocess.DEVNULL,

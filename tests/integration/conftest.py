@@ -59,6 +59,25 @@ def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     broker.close()
 
 
+SASL_USERS = {"medsafety": "medsafety-test-secret"}
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Apache Kafka with a SASL_SSL listener (PLAIN and SCRAM-SHA-512 for ``SASL_USERS``)."""
+    module = kraft()
+    missing = module.missing_tools()
+    if missing:
+        unavailable(f"{' and '.join(missing)} not on PATH")
+    broker = module.ApacheKafka(data_dir=tmp_path_factory.mktemp("secured-kafka"), sasl_users=SASL_USERS)
+    try:
+        broker.start()
+    except module.KafkaUnavailable as exc:
+        unavailable(str(exc))
+    yield broker
+    broker.close()
+
+
 @pytest.fixture(scope="session")
 def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as embedded:

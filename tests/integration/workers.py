@@ -37,8 +37,9 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
 
-    def start(self, timeout: float = 60) -> "Worker":
-        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=self.env,
+    def start(self, timeout: float = 60, loglevel: str = "warn") -> "Worker":
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
+                                        env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,8 +132,11 @@ class Worker:
             if name.startswith("MEDSAFETY_"):
                 monkeypatch.setenv(name, value)
 
+    def metrics_text(self) -> str:
+        return urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+
     def metrics(self) -> dict[str, float]:
-        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        text = self.metrics_text()
         values = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
