@@ -61,17 +61,38 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
     return sent, rejected
 
 
+class QueueView:
+    """The queue side of at-least-once delivery: a record whose ``(alert_id, revision)`` was
+    seen (or superseded) is a re-publish after a worker crash and is dropped. An alert's
+    records share its patient's key, hence one partition, so revisions arrive in order and
+    one number per alert id is all it keeps."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, int] = {}
+
+    def admit(self, record: AlertRecord) -> bool:
+        """True for a record the queue has not shown yet."""
+        if self._latest.get(record.alert_id, 0) >= record.revision:
+            return False
+        self._latest[record.alert_id] = record.revision
+        return True
+
+
 def read_alerts(url: str, follow: bool = False, service: ServiceSettings | None = None,
-                idle_timeout: float = 2.0) -> Iterator[AlertRecord]:
-    """Alert records from the beginning of the alerts topic; without ``follow``, stops when
-    no record arrived for ``idle_timeout`` seconds."""
+                idle_timeout: float = 2.0, deduplicate: bool = True) -> Iterator[AlertRecord]:
+    """Alert records from the beginning of the alerts topic, re-publishes dropped (unless
+    ``deduplicate`` is off); without ``follow``, stops when no record arrived for
+    ``idle_timeout`` seconds."""
     service = service or ServiceSettings.from_env()
     consumer = KafkaConsumer(service.alerts_topic, bootstrap_servers=url, api_version=KAFKA_API_VERSION,
                              auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
                              consumer_timeout_ms=float("inf") if follow else int(idle_timeout * 1000),
                              **security_options(service))
+    view = QueueView()
     try:
         for message in consumer:
-            yield AlertRecord.model_validate_json(message.value)
+            record = AlertRecord.model_validate_json(message.value)
+            if not deduplicate or view.admit(record):
+                yield record
     finally:
         consumer.close()
