@@ -18,6 +18,6 @@ ENV MEDSAFETY_METRICS_HOST=0.0.0.0 \
     PYTHONUNBUFFERED=1
 EXPOSE 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9464/metrics', timeout=4); sys.exit(0)"
+  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4); sys.exit(0)"
 ENTRYPOINT ["medmon"]
 CMD ["worker", "--loglevel", "warn"]

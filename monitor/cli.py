@@ -169,6 +169,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     from .broker import check_copartitioned, ensure_topics
     from .kafka_clients import security_options
+    from .health import Health, serve
     from .metrics import Metrics
     from .settings import ServiceSettings
     from .worker import create_app, run_worker
@@ -181,11 +182,13 @@ def _worker(args: argparse.Namespace) -> int:
                         service.dead_letter_topic], service.partitions, service.replication_factor, security)
     check_copartitioned(url, [*service.input_topics, service.repartition_topic], security=security)
     metrics = Metrics()
-    port = metrics.serve(service.metrics_port, service.metrics_host)
-    print(f"medsafety worker: broker {url}, metrics http://{service.metrics_host}:{port}/metrics", file=sys.stderr,
-          flush=True)
+    health = Health()
+    port = serve(metrics.registry, health, service.metrics_port, service.metrics_host).server_port
+    base = f"http://{service.metrics_host}:{port}"
+    print(f"medsafety worker: broker {url}, metrics {base}/metrics, health {base}/healthz {base}/readyz",
+          file=sys.stderr, flush=True)
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
-    run_worker(create_app(service, rules, metrics, url), loglevel=args.loglevel)
+    run_worker(create_app(service, rules, metrics, url, health), loglevel=args.loglevel)
     return 0
 
 

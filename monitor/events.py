@@ -17,7 +17,8 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 #: Units that express a continuous rate (infusions, transdermal patches): ×24 per day.
@@ -82,11 +83,23 @@ class OrderAction(str, Enum):
     ENTERED_IN_ERROR = "entered_in_error"
 
 
+def _not_a_number(value: object) -> object:
+    """pydantic's lax mode reads a number as Unix seconds (12.5 -> 1970-01-01T00:00:12.5Z);
+    the contract says an ISO 8601 string with its UTC offset, so a number is refused."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date-time string with a UTC offset, not a number")
+    return value
+
+
+#: An event time: timezone-aware, given as text (or a datetime by an adapter), never a number.
+EventTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+
+
 class _EventBase(BaseModel):
     model_config = _MODEL_CONFIG
 
     event_id: Identifier
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     patient: PatientRef
 
 
@@ -144,7 +157,7 @@ class Prescription(_EventBase):
     max_frequency_per_day: Annotated[float, Field(gt=0, le=1440, allow_inf_nan=False)] | None = None
     prn: StrictBool = False
     one_time: StrictBool = False
-    end_at: AwareDatetime | None = None
+    end_at: EventTime | None = None
     indication: Annotated[str, Field(max_length=256)] | None = None
 
     @model_validator(mode="after")

@@ -205,15 +205,22 @@ class LiveProcessor:
         self.metrics.events_invalid.labels(rejection.reason).inc()
         out.dead_letters.append(dead_letter(record, rejection))
 
-    def tick(self) -> Output:
-        """Live mode only: a partition idle for ``idle_advance`` moves its event time on by
-        the wall time elapsed, so held events are released and deadlines fire on a quiet feed."""
+    def tick(self, caught_up: Callable[[str, int], bool] = lambda topic, partition: True) -> Output:
+        """Live mode only: a partition whose every topic is idle (``caught_up`` with its end
+        offset and silent for ``idle_advance``) moves its event time on by the wall time
+        elapsed, so held events are released and deadlines fire on a quiet feed. A partition
+        with records still to deliver is left to :meth:`handle` (just after a handover the
+        restored held events run ahead of what the slow topics have delivered)."""
         out = Output()
         now = self._clock()
         idle_after = self._idle_after
         for partition, engine in self.engines.items():
             last = self._last_input_wall.get(partition)
             if last is None or now - last < idle_after or engine.max_event_time == NEVER:
+                continue
+            all_idle = self._clocks[partition].source_time(
+                now, idle_after, lambda topic: not caught_up(topic, partition)) == NEVER
+            if not all_idle:
                 continue
             out.alerts.extend(self._outgoing(engine.advance(engine.max_event_time - self._lateness + (now - last))))
             self._collect(partition, out)

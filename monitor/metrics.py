@@ -7,7 +7,7 @@ and partition. No patient identifier ever appears in a label.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -54,6 +54,13 @@ class Metrics:
                                          registry=r)
         self.rebalances = Counter("medsafety_rebalances", "Partition assignments received from the group.",
                                   registry=r)
+        self.broker_connected = Gauge("medsafety_broker_connected",
+                                      "1 while the broker answers this worker's probes, 0 during an outage.",
+                                      registry=r)
+        self.broker_disconnects = Counter("medsafety_broker_disconnects",
+                                          "Times the broker stopped answering (outages seen).", registry=r)
+        self.ready = Gauge("medsafety_ready", "1 when /readyz answers 200 (in the group, tables recovered).",
+                           registry=r)
         self.consumer_lag = Gauge("medsafety_consumer_lag", "End offset minus next offset to process, per partition.",
                                   ["topic", "partition"], registry=r)
         self._alert_children: dict[tuple[str, str, str], Counter] = {}
@@ -65,7 +72,3 @@ class Metrics:
             child = self._alert_children[key] = self.alerts.labels(kind, severity, status)
         child.inc()
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        """Serve ``/metrics``; returns the bound port (``port`` 0 picks a free one)."""
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port)

@@ -14,6 +14,7 @@ around :class:`monitor.live.LiveProcessor` (which holds all the logic).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from faust.types import TP
 
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
+from .health import Health
 from .kafka_clients import faust_credentials
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
@@ -32,13 +34,16 @@ from .settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "patient-state"
+#: Seconds the broker has to answer the end-offsets probe before the worker calls it an outage.
+BROKER_PROBE_TIMEOUT = 5.0
 
 
 def faust_broker(url: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in url.split(",") if host.strip()]
 
 
-def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str) -> faust.App:
+def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str,
+               health: Health | None = None) -> faust.App:
     app = faust.App(
         service.app_id,
         broker=faust_broker(broker_url),
@@ -56,6 +61,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         producer_acks=-1,
         processing_guarantee=service.processing_guarantee,
         broker_credentials=faust_credentials(service),
+        # No standby replicas: with the in-memory store a partition that comes back to a
+        # worker is rebuilt from its changelog. With standbys, faust 0.15 kept a stale
+        # standby offset for it and crashed recovery with ConsistencyError when a third
+        # worker joined and left (tests/integration/test_resilience.py).
+        table_standby_replicas=0,
     )
     inputs = app.topic(*service.input_topics, service.repartition_topic, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
@@ -72,6 +82,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 yield stored
 
     processor = LiveProcessor(rules, service, metrics, restore)
+    health = health or Health()
+    #: One writer of engines and table at a time: a batch, a timer tick, or a revocation.
+    owner_lock = asyncio.Lock()
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
@@ -114,6 +127,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         processor.update_gauges()
         crash.passed("state-written")
 
+    def caught_up(topic: str, partition: int) -> bool:
+        """Known to have nothing more to deliver (end offset fetched and reached)."""
+        try:
+            highwater = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # noqa: BLE001 - not fetched yet
+            return False
+        return highwater is not None and highwater <= consumed.get(TP(topic, partition), -1) + 1
+
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition not yet consumed. Unknown (no fetch response
         yet) counts as caught up: the processor still waits ``idle_advance`` for a topic
@@ -135,27 +156,57 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 consumed[message.tp] = message.offset
                 records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                            message.value, message.timestamp))
-            await publish(processor.handle(records, lagging))
+            async with owner_lock:
+                await publish(processor.handle(records, lagging))
             processed.update((event.message.tp, event.message.offset) for event in events)
+
+    def settled() -> bool:
+        """In the group, tables recovered for this assignment, streams flowing. faust sets
+        ``recovery.completed`` once and never clears it; flow control is what it suspends
+        for a rebalance and resumes only after recovery."""
+        return (app.tables.recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
+                and app.flow_control.is_active())
 
     @app.timer(interval=0.5)
     async def advance_idle_partitions() -> None:
-        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
+        health.beat()
+        health.recovered, health.rebalancing = settled(), bool(app.rebalancing)
+        metrics.ready.set(health.ready())
+        if not health.recovered:
             return  # the table is not yet what the changelog says
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
-        processor.adopt(owned - processor.engines.keys())
-        await publish(processor.tick())
+        async with owner_lock:
+            if not settled():
+                return
+            owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
+            processor.adopt(owned - processor.engines.keys())
+            await publish(processor.tick(caught_up))
 
     @app.timer(interval=2.0)
-    async def measure_lag() -> None:
+    async def probe_broker_and_lag() -> None:
+        """Ask the broker for the input end offsets: proves it answers (readiness, the
+        outage metrics) and gives the lag from fresh end offsets."""
         consumer = app.consumer
-        for tp in list(consumer.assignment()):
-            if tp.topic not in input_names:
-                continue
-            try:
-                highwater = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - no fetch yet for this partition
-                continue
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        tps = [tp for tp in assigned if tp.topic in input_names]
+        try:
+            ends = await asyncio.wait_for(consumer.highwaters(*(tps or assigned)), timeout=BROKER_PROBE_TIMEOUT)
+        except Exception:  # noqa: BLE001 - any failure to answer is an outage for readiness
+            if health.broker_connected:
+                metrics.broker_disconnects.inc()
+                log.warning("broker not answering: not ready until it does")
+            health.broker_connected = False
+            metrics.broker_connected.set(0)
+            metrics.ready.set(health.ready())
+            return
+        if not health.broker_connected:
+            log.info("broker answering")
+        health.broker_connected = True
+        metrics.broker_connected.set(1)
+        metrics.ready.set(health.ready())
+        for tp in tps:
+            highwater = ends.get(tp)
             if highwater is None:
                 continue
             if tp in processed:
@@ -169,12 +220,19 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        """Before the group reassigns: finish any write in flight and flush it, so the
+        next owner's recovery reads every state this worker wrote."""
+        async with owner_lock:
+            await app.producer.flush()
+            forget(revoked)
+        log.info("partitions revoked: %d", len(revoked))
+
+    def forget(revoked: set[TP]) -> None:
         for tp in revoked:
             consumed.pop(tp, None)
             processed.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)
-        log.info("partitions revoked: %d", len(revoked))
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:

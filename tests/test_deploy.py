@@ -61,6 +61,8 @@ def test_compose_has_the_whole_stack_with_health_checks_restarts_and_kafka_volum
     assert ports["grafana"] == ["3000:3000"]
     assert services["monitor"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "9464/readyz" in " ".join(services["monitor"]["healthcheck"]["test"])  # ready = recovered
+    assert services["demo-feed"]["depends_on"]["monitor"]["condition"] == "service_healthy"
 
 
 def test_compose_topics_are_the_monitors_topics() -> None:

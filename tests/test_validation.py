@@ -54,6 +54,8 @@ def encode(obj: object) -> bytes:
         (encode({**VALID_PAIN, "score": "6"}), "wrong_type"),
         (encode({**VALID_PAIN, "score": 6.5}), "wrong_type"),
         (encode({**VALID_PAIN, "occurred_at": "2026-03-02T08:00:00"}), "invalid_value"),
+        (encode({**VALID_PAIN, "occurred_at": 12.5}), "invalid_value"),  # not Unix seconds
+        (encode({**VALID_PAIN, "occurred_at": 1772438400}), "invalid_value"),
         (encode({**VALID_PAIN, "patient": {"id": ""}}), "invalid_value"),
         (encode({k: v for k, v in VALID_RX.items() if k != "dose"}), "missing_field"),
         (encode({k: v for k, v in VALID_RX.items() if k != "frequency_per_day"}), "missing_field"),

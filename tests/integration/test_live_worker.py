@@ -59,7 +59,10 @@ def test_demo_feed_gives_the_offline_alerts_dead_letters_and_metrics(worker: Wor
     assert {m.value for m in letters} == {value for _, _, value in bad}  # the original bytes
     assert all(dict(m.headers)["medsafety-topic"].decode() in (rx, pain) for m in letters)
 
-    metrics = worker.metrics()
+    metrics = worker.wait_caught_up()
+    assert metrics["medsafety_ready"] == 1 and metrics["medsafety_broker_connected"] == 1
+    ready = json.loads(urllib.request.urlopen(worker.metrics_url.replace("/metrics", "/readyz"), timeout=10).read())
+    assert ready["ready"] is True and ready["recovered"] is True
     feed_types = [json.loads(line)["type"] for line in FEED_PATH.read_text().splitlines()]
     for event_type in ("prescription", "pain_score", "patient_update"):
         assert metrics[f'medsafety_events_processed_total{{type="{event_type}"}}'] == feed_types.count(event_type)

@@ -166,13 +166,16 @@ def assert_same_alerts(actual: list[str], expected: list[str]) -> None:
 
 
 def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 120) -> list[int]:
-    """Poll each worker's ``medsafety_assigned_partitions`` until the group's assignment
-    covers every partition with every worker owning some."""
+    """Poll each worker's metrics until the group has settled: every worker joined (at
+    least one assignment) and is ready, and together they own every input partition. A
+    worker may own none when there are more workers than faust's assignor spreads to."""
     deadline = time.monotonic() + timeout
     owned: list[int] = []
     while time.monotonic() < deadline:
-        owned = [int(w.metrics().get("medsafety_assigned_partitions", 0)) for w in workers]
-        if sum(owned) == partitions and all(owned):
+        metrics = [w.metrics() for w in workers]
+        owned = [int(m.get("medsafety_assigned_partitions", 0)) for m in metrics]
+        settled = all(m.get("medsafety_rebalances_total", 0) >= 1 and m.get("medsafety_ready") == 1 for m in metrics)
+        if settled and sum(owned) == partitions:
             return owned
         time.sleep(0.25)  # polling an observable condition (the group's assignment)
     raise AssertionError(f"group never settled: owned partitions per worker {owned}")
