@@ -140,22 +140,27 @@ def demo_lines() -> list[bytes]:
     return FEED_PATH.read_bytes().splitlines()
 
 
+def first_half(records: list[InputRecord]) -> tuple[Worker, list[list[InputRecord]], int]:
+    """A worker that handled the first half of the feed's batches; the batches; the cut."""
+    first = Worker(Table(), Clock(), Log(records))
+    parts = batches(records)
+    cut = len(parts) // 2
+    for batch in parts[:cut]:
+        first.handle(batch)
+    return first, parts, cut
+
+
 def test_partitions_handed_over_mid_feed_give_one_workers_alerts() -> None:
     records = feed_records(demo_lines())
     expected = one_worker(records)
     assert expected == offline_alerts()
 
-    table, clock, log = Table(), Clock(), Log(records)
-    first = Worker(table, clock, log)
-    parts = batches(records)
-    cut = len(parts) // 2
-    for batch in parts[:cut]:
-        first.handle(batch)
+    first, parts, cut = first_half(records)
     moved = {2, 3}
     held_when_moved = sum(first.processor.engines[p].held for p in moved if p in first.processor.engines)
     assert held_when_moved > 0  # the handover must carry events still waiting for the watermark
     first.processor.revoke(moved)
-    second = Worker(table, clock, log)
+    second = Worker(first.table, first.clock, first.log)
     # the last batch's offsets were not committed before the handover: delivered again
     redelivered = [r for r in parts[cut - 1] if r.partition in moved]
     second.handle(redelivered)
@@ -173,12 +178,8 @@ def test_a_handover_without_the_held_events_would_lose_alerts() -> None:
     above is sensitive to exactly the thing it claims."""
     records = feed_records(demo_lines())
     expected = one_worker(records)
-    table, clock, log = Table(), Clock(), Log(records)
-    first = Worker(table, clock, log)
-    parts = batches(records)
-    cut = len(parts) // 2
-    for batch in parts[:cut]:
-        first.handle(batch)
+    first, parts, cut = first_half(records)
+    table = first.table
     first.processor.revoke({0, 1, 2, 3})
     for key, value in list(table.items()):
         stored = StoredPatient.from_bytes(value)
@@ -186,7 +187,7 @@ def test_a_handover_without_the_held_events_would_lose_alerts() -> None:
             del table[key]
         else:
             table[key] = StoredPatient(stored.partition, stored.state, []).to_bytes()
-    second = Worker(table, clock, log)
+    second = Worker(table, first.clock, first.log)
     for batch in parts[cut:]:
         second.handle(batch)
     second.idle(LATENESS_S)

@@ -43,20 +43,26 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"Apache Kafka runs skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
-def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A single-node KRaft broker for the session (started on first use)."""
+def started_kafka(data_dir: Path, **options: object) -> object:
+    """A started ``ApacheKafka`` (skipped, or failed under CI, when it cannot run here)."""
     module = kraft()
     missing = module.missing_tools()
     if missing:
         unavailable(f"{' and '.join(missing)} not on PATH")
-    broker = module.ApacheKafka(data_dir=tmp_path_factory.mktemp("apache-kafka"))
+    broker = module.ApacheKafka(data_dir=data_dir, **options)
     try:
         broker.start()
     except module.KafkaUnavailable as exc:
         unavailable(str(exc))
+    return broker
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A single-node KRaft broker for the session (started on first use)."""
+    broker = started_kafka(tmp_path_factory.mktemp("apache-kafka"))
     yield broker
-    broker.close()
+    broker.close()  # type: ignore[attr-defined]
 
 
 SASL_USERS = {"medsafety": "medsafety-test-secret"}
@@ -65,17 +71,9 @@ SASL_USERS = {"medsafety": "medsafety-test-secret"}
 @pytest.fixture(scope="session")
 def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Apache Kafka with a SASL_SSL listener (PLAIN and SCRAM-SHA-512 for ``SASL_USERS``)."""
-    module = kraft()
-    missing = module.missing_tools()
-    if missing:
-        unavailable(f"{' and '.join(missing)} not on PATH")
-    broker = module.ApacheKafka(data_dir=tmp_path_factory.mktemp("secured-kafka"), sasl_users=SASL_USERS)
-    try:
-        broker.start()
-    except module.KafkaUnavailable as exc:
-        unavailable(str(exc))
+    broker = started_kafka(tmp_path_factory.mktemp("secured-kafka"), sasl_users=SASL_USERS)
     yield broker
-    broker.close()
+    broker.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

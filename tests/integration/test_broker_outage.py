@@ -17,7 +17,7 @@ from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 from monitor.publisher import read_alerts
 from monitor.settings import ServiceSettings
-from tests.integration.conftest import kraft, unavailable
+from tests.integration.conftest import started_kafka
 from tests.integration.workers import Worker, assert_same_alerts, offline_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,11 +41,7 @@ def wait_until(condition, what: str, timeout: float = 60) -> None:  # type: igno
 
 
 def test_worker_rides_out_a_30_second_broker_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = kraft()
-    if module.missing_tools():
-        unavailable("java or mvn not on PATH")
-    kafka = module.ApacheKafka(data_dir=tmp_path / "kafka")
-    kafka.start()
+    kafka = started_kafka(tmp_path / "kafka")
     lines = FEED_PATH.read_text().splitlines(keepends=True)
     first, second = tmp_path / "first.ndjson", tmp_path / "second.ndjson"
     first.write_text("".join(lines[: len(lines) // 2]))
