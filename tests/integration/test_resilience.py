@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from kafka import KafkaProducer
 from monitor.broker import KAFKA_API_VERSION
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
-from monitor.publisher import read_alerts
+from monitor.publisher import publish_files, read_alerts
 from monitor.settings import ServiceSettings
 from tests.integration.workers import Worker, assert_same_alerts, offline_alerts, wait_for_assignment
 
@@ -61,6 +62,41 @@ def test_second_and_third_workers_join_and_leave_during_the_feed(apache_kafka, t
         alerts = [r.model_dump_json() for r in read_alerts(broker, service=ServiceSettings.from_env())]
         assert_same_alerts(alerts, expected)
     finally:
+        for worker in (first, second, third):
+            if worker is not None:
+                worker.stop()
+
+
+def test_workers_join_and_leave_while_the_feed_is_replayed(apache_kafka, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, concurrently: the feed is replayed at 15 events/s (33 s) while a second and
+    a third worker join and leave, so partitions move with batches in flight and events
+    held. Apache Kafka only, as above."""
+    broker = apache_kafka.url
+    expected = offline_alerts(tmp_path)
+    first = Worker(broker, tmp_path).start()
+    first.use_env(monkeypatch)
+    wait_for_assignment([first], 4)
+    replay = threading.Thread(target=publish_files, args=([str(FEED_PATH)], broker),
+                              kwargs={"rate": 15, "service": ServiceSettings.from_env()})
+    second = third = None
+    try:
+        replay.start()
+        second = first.sibling().start()
+        wait_for_assignment([first, second], 4)
+        third = first.sibling().start()
+        wait_for_assignment([first, second, third], 4)
+        second.stop()
+        wait_for_assignment([first, third], 4)
+        third.stop()
+        assert replay.is_alive(), "the replay ended before the last worker left: lower its rate"
+        replay.join()
+        wait_for_assignment([first], 4)
+        first.wait_caught_up()
+        alerts = [r.model_dump_json() for r in read_alerts(broker, service=ServiceSettings.from_env())]
+        assert_same_alerts(alerts, expected)
+    finally:
+        replay.join()
         for worker in (first, second, third):
             if worker is not None:
                 worker.stop()
