@@ -136,6 +136,9 @@ class ServiceSettings(BaseModel):
     ssl_certfile: str | None = Field(None, description="PEM client certificate (mutual TLS).")
     ssl_keyfile: str | None = Field(None, description="PEM client private key (mutual TLS).")
     ssl_check_hostname: bool = Field(True, description="Check the broker certificate's host name.")
+    commit_every: int = Field(
+        10_000, ge=1, description="Commit input offsets after this many processed records (and at least every "
+        "2.8 s); lower = less re-delivered after a crash, more commit requests.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="exactly_once: Kafka transactions (Apache Kafka only; the embedded broker refuses them). "

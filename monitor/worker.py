@@ -60,6 +60,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         stream_buffer_maxsize=max(4096, service.batch_size * 4),
         producer_acks=-1,
         processing_guarantee=service.processing_guarantee,
+        broker_commit_every=service.commit_every,
         broker_credentials=faust_credentials(service),
         # No standby replicas: with the in-memory store a partition that comes back to a
         # worker is rebuilt from its changelog. With standbys, faust 0.15 kept a stale
