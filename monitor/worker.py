@@ -89,6 +89,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
+    #: fetch position (next offset) of input topic-partitions that delivered nothing since
+    #: this worker took them: a restarted worker whose committed offsets are the end offsets
+    #: receives no record there, yet is caught up, and its restored held events must go on
+    positions: dict[TP, int] = {}
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     async def publish(out: Output) -> None:
@@ -128,13 +132,21 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         processor.update_gauges()
         crash.passed("state-written")
 
+    def next_offset(tp: TP) -> int | None:
+        """The next offset this worker will receive on ``tp`` (None: not known yet)."""
+        if tp in consumed:
+            return consumed[tp] + 1
+        return positions.get(tp)
+
     def caught_up(topic: str, partition: int) -> bool:
         """Known to have nothing more to deliver (end offset fetched and reached)."""
+        tp = TP(topic, partition)
         try:
-            highwater = app.consumer.highwater(TP(topic, partition))
+            highwater = app.consumer.highwater(tp)
         except Exception:  # noqa: BLE001 - not fetched yet
             return False
-        return highwater is not None and highwater <= consumed.get(TP(topic, partition), -1) + 1
+        reached = next_offset(tp)
+        return highwater is not None and reached is not None and highwater <= reached
 
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition not yet consumed. Unknown (no fetch response
@@ -214,7 +226,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 done = processed[tp] + 1
             else:  # nothing processed since this worker took the partition: its fetch position
                 try:
-                    done = await consumer.position(tp) or 0
+                    done = positions[tp] = await consumer.position(tp) or 0
                 except Exception:  # noqa: BLE001 - position not yet known (seeking)
                     continue
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
@@ -232,6 +244,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         for tp in revoked:
             consumed.pop(tp, None)
             processed.pop(tp, None)
+            positions.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)
 
