@@ -27,6 +27,27 @@ def producer(url: str, service: ServiceSettings) -> KafkaProducer:
                          **security_options(service))
 
 
+#: Tries of one send whose partitioning met metadata being replaced (see :func:`send`).
+_PARTITION_TRIES = 3
+
+
+def send(kafka: KafkaProducer, topic: str, key: bytes, value: bytes) -> None:
+    """``kafka.send`` that survives a metadata refresh racing the partitioner.
+
+    kafka-python 3.0 replaces its cluster metadata from the sender thread; a refresh landing
+    between the partitioner's two look-ups made ``available_partitions_for_topic`` return
+    None (a TypeError inside ``send``; seen in the crash tests while a worker was killed).
+    Waiting for the topic's metadata again and re-sending is safe: nothing was queued."""
+    for attempt in range(_PARTITION_TRIES):
+        try:
+            kafka.send(topic, key=key, value=value)
+            return
+        except TypeError:
+            if attempt == _PARTITION_TRIES - 1:
+                raise
+            kafka.partitions_for(topic)  # blocks until the topic's metadata is known again
+
+
 def publish_files(paths: Iterable[str], url: str, rate: float | None = None, progress: TextIO | None = None,
                   service: ServiceSettings | None = None) -> tuple[int, int]:
     """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected)."""
@@ -44,8 +65,7 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
             if item.event is None:
                 continue
             event = item.event
-            kafka.send(topics[event.type], key=event.patient.id.encode(),
-                       value=event.model_dump_json(exclude_none=True).encode())
+            send(kafka, topics[event.type], event.patient.id.encode(), event.model_dump_json(exclude_none=True).encode())
             sent += 1
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
