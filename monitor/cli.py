@@ -193,9 +193,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .publisher import publish_files
+    from .publisher import PublishError, publish_files
 
-    sent, rejected = publish_files(args.files, _broker_url(), rate=args.rate, progress=sys.stderr)
+    try:
+        sent, rejected = publish_files(args.files, _broker_url(), rate=args.rate, progress=sys.stderr)
+    except PublishError as exc:
+        print(f"medmon: {exc}", file=sys.stderr)
+        return 1
     print(f"published {sent} events ({rejected} rejected)", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from .alerts import AlertRecord
 from .broker import KAFKA_API_VERSION
@@ -31,7 +32,11 @@ def producer(url: str, service: ServiceSettings) -> KafkaProducer:
 _PARTITION_TRIES = 3
 
 
-def send(kafka: KafkaProducer, topic: str, key: bytes, value: bytes) -> None:
+class PublishError(Exception):
+    """Some events were not acknowledged by the broker: the feed is incomplete."""
+
+
+def send(kafka: KafkaProducer, topic: str, key: bytes, value: bytes) -> FutureRecordMetadata:
     """``kafka.send`` that survives a metadata refresh racing the partitioner.
 
     kafka-python 3.0 replaces its cluster metadata from the sender thread; a refresh landing
@@ -40,20 +45,24 @@ def send(kafka: KafkaProducer, topic: str, key: bytes, value: bytes) -> None:
     Waiting for the topic's metadata again and re-sending is safe: nothing was queued."""
     for attempt in range(_PARTITION_TRIES):
         try:
-            kafka.send(topic, key=key, value=value)
-            return
+            return kafka.send(topic, key=key, value=value)
         except TypeError:
             if attempt == _PARTITION_TRIES - 1:
                 raise
             kafka.partitions_for(topic)  # blocks until the topic's metadata is known again
+    raise AssertionError("unreachable")
 
 
 def publish_files(paths: Iterable[str], url: str, rate: float | None = None, progress: TextIO | None = None,
                   service: ServiceSettings | None = None) -> tuple[int, int]:
-    """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected)."""
+    """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected).
+
+    Raises :class:`PublishError` when the broker did not acknowledge every event (a record
+    that expired in the producer is lost: the caller must know the feed is incomplete)."""
     service = service or ServiceSettings.from_env()
     topics = service.topic_for_type
     sent = rejected = 0
+    failures: list[BaseException] = []
     started = time.monotonic()
     kafka = producer(url, service)
     try:
@@ -65,7 +74,9 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
             if item.event is None:
                 continue
             event = item.event
-            send(kafka, topics[event.type], event.patient.id.encode(), event.model_dump_json(exclude_none=True).encode())
+            future = send(kafka, topics[event.type], event.patient.id.encode(),
+                          event.model_dump_json(exclude_none=True).encode())
+            future.add_errback(failures.append)
             sent += 1
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
@@ -78,6 +89,10 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
         kafka.close()
     if progress is not None and sent >= 100:
         print(file=progress)
+    if failures:
+        raise PublishError(f"{len(failures)} of {sent} events were not acknowledged by the broker "
+                           f"(first: {type(failures[0]).__name__}); publish the file again: the monitor "
+                           "drops re-delivered events by event_id")
     return sent, rejected
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.broker import KAFKA_API_VERSION
+from monitor.broker import KAFKA_API_VERSION, ensure_topics
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
+from monitor.settings import ServiceSettings
 
 
 class Worker:
@@ -125,6 +126,12 @@ class Worker:
                 return metrics
             time.sleep(0.25)  # polling observable progress of a child process
         raise AssertionError(f"worker never caught up: {metrics}")
+
+    def create_topics(self) -> None:
+        """The topics ``medmon worker`` would create, made before it starts (to publish first)."""
+        service = ServiceSettings.from_env(self.env)
+        ensure_topics(self.broker, [*service.input_topics, service.repartition_topic, service.alerts_topic,
+                                    service.dead_letter_topic], service.partitions, service.replication_factor)
 
     def use_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Point in-process CLI calls (``medmon replay``) at this worker's topics."""
