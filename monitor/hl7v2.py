@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ from typing import Any
 from urllib.parse import quote
 
 import hl7
+import hl7.util
 
 from .events import AnyEvent, is_rate_unit
 from .knowledge.catalogue import DATA_DIR
@@ -92,6 +94,10 @@ __all__ = [
 ]
 
 HL7_TABLES_PATH = DATA_DIR / "hl7_v2.json"
+
+# python-hl7 logs a field's value at WARNING when it meets a bad escape sequence (its
+# logger is named after its file): message values are patient data, so only errors pass.
+logging.getLogger(hl7.util.__file__).setLevel(logging.ERROR)
 
 #: The message types the gateway maps (bounded: a metric label; anything else is ``other``).
 MESSAGE_TYPES = ("RDE^O11", "OMP^O09", "ORU^R01", "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A08")
