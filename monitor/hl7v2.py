@@ -384,14 +384,16 @@ def _number(text: str, where: str) -> float | None:
     return number
 
 
-@dataclass(slots=True)
-class _Timing:
-    frequency: float | None = None
-    max_frequency: float | None = None
+@dataclass(frozen=True, slots=True)
+class _Schedule:
+    """What a repeat pattern says: administrations per day (a range: the slower and the
+    faster rate), a single dose, or a continuous administration; and whether as needed."""
+
+    per_day: float | None = None
+    max_per_day: float | None = None
     one_time: bool = False
-    prn: bool = False
     continuous: bool = False
-    known: bool = False
+    prn: bool = False
 
 
 _Q_INTERVAL_RE = re.compile(r"^Q(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?([SMHDWL])$")
@@ -400,45 +402,35 @@ _WEEKDAY_RE = re.compile(r"^Q(\d+)J\d+$")
 _PER_DAY = {"S": 86400.0, "M": 1440.0, "H": 24.0, "D": 1.0, "W": 1 / 7, "L": 1 / 30}
 
 
-def _repeat_pattern(text: str, tables: Hl7Tables) -> _Timing:
-    """A table 0335 repeat pattern (``Q6H``, ``Q4-6H PRN``, ``PRNQ6H``, ``BID``, ``3ID``)."""
-    out = _Timing()
+def _repeat_pattern(text: str, tables: Hl7Tables) -> _Schedule | None:
+    """A table 0335 repeat pattern (``Q6H``, ``Q4-6H PRN``, ``PRNQ6H``, ``BID``, ``3ID``);
+    ``None`` when it is not one the gateway knows."""
     code = re.sub(r"[\s.]", "", text.upper())
-    for prn in tables.prn_codes:
-        if code.startswith(prn) or code.endswith(prn):
-            out.prn = True
-            code = code[len(prn):] if code.startswith(prn) else code[: -len(prn)]
-            break
+    prn = next((p for p in tables.prn_codes if code.startswith(p) or code.endswith(p)), None)
+    if prn is not None:
+        code = code[len(prn):] if code.startswith(prn) else code[: -len(prn)]
+    as_needed = prn is not None
     if not code:
-        out.known = out.prn
-        return out
-    out.known = True
+        return _Schedule(prn=True) if as_needed else None
     if code in tables.repeat_patterns:
-        out.frequency = tables.repeat_patterns[code]
-    elif code in tables.one_time_patterns:
-        out.one_time = True
-    elif code in tables.continuous_patterns:
-        out.continuous = True
-    elif match := _Q_INTERVAL_RE.match(code):
-        low = float(match.group(1))
-        high = float(match.group(2)) if match.group(2) else None
+        return _Schedule(tables.repeat_patterns[code], prn=as_needed)
+    if code in tables.one_time_patterns:
+        return _Schedule(one_time=True, prn=as_needed)
+    if code in tables.continuous_patterns:
+        return _Schedule(continuous=True, prn=as_needed)
+    if match := _Q_INTERVAL_RE.match(code):
+        low, high = float(match.group(1)), float(match.group(2)) if match.group(2) else None
         per_day = _PER_DAY[match.group(3)]
         if low <= 0 or (high is not None and high < low):
-            out.known = False
-        elif high is not None:
-            out.frequency, out.max_frequency = round(per_day / high, 9), round(per_day / low, 9)
-        else:
-            out.frequency = round(per_day / low, 9)
-    elif match := _TIMES_A_DAY_RE.match(code):
-        out.frequency = float(match.group(1)) or None
-        out.known = out.frequency is not None
-    elif match := _WEEKDAY_RE.match(code):
-        weeks = int(match.group(1))
-        out.frequency = round(1 / (7 * weeks), 9) if weeks else None
-        out.known = out.frequency is not None
-    else:
-        out.known = False
-    return out
+            return None
+        if high is not None:
+            return _Schedule(round(per_day / high, 9), round(per_day / low, 9), prn=as_needed)
+        return _Schedule(round(per_day / low, 9), prn=as_needed)
+    if (match := _TIMES_A_DAY_RE.match(code)) and int(match.group(1)):
+        return _Schedule(float(match.group(1)), prn=as_needed)
+    if (match := _WEEKDAY_RE.match(code)) and int(match.group(1)):
+        return _Schedule(round(1 / (7 * int(match.group(1))), 9), prn=as_needed)
+    return None
 
 
 def _unit(coded: _Coded, tables: Hl7Tables) -> str | None:
@@ -716,33 +708,31 @@ class Hl7Mapper:
         legacy.append((group.orc, "ORC-7", 7))
         patterns = [(f"{where} TQ1-3", _value(tq1, 3, 1) or _value(tq1, 3, 2))] if tq1 is not None else []
         patterns += [(f"{where} {name}.2", _value(segment, num, 2)) for segment, name, num in legacy]
-        timing = next((self._pattern(text, source) for source, text in patterns if text), _Timing())
+        schedule = next((self._pattern(text, source) for source, text in patterns if text), _Schedule())
         priorities = [_value(tq1, 9, 1)] if tq1 is not None else []
         priorities += [_value(segment, num, 6) for segment, _, num in legacy]
-        if any(p.upper() in self.tables.prn_codes for p in priorities):
-            timing.prn = True
-        if tq1 is not None and _value(tq1, 14) == "1":
-            timing.one_time = True
-        if timing.frequency is not None and not timing.one_time:
-            event["frequency_per_day"] = timing.frequency
-            if timing.max_frequency is not None:
-                event["max_frequency_per_day"] = timing.max_frequency
-        if timing.continuous and not is_rate_unit(event.get("dose_unit")):
+        prn = schedule.prn or any(p.upper() in self.tables.prn_codes for p in priorities)
+        one_time = schedule.one_time or (tq1 is not None and _value(tq1, 14) == "1")  # TQ1-14 total occurrences
+        if schedule.per_day is not None and not one_time:
+            event["frequency_per_day"] = schedule.per_day
+            if schedule.max_per_day is not None:
+                event["max_frequency_per_day"] = schedule.max_per_day
+        if schedule.continuous and not is_rate_unit(event.get("dose_unit")):
             raise _Reject("invalid_value", f"{where}: a continuous order needs a give rate "
                                            f"({layout.name}-{layout.rate}/{layout.rate_units})")
-        event["prn"], event["one_time"] = timing.prn, timing.one_time
+        event["prn"], event["one_time"] = prn, one_time
         ends = [(f"{where} TQ1-8", _value(tq1, 8))] if tq1 is not None else []
         ends += [(f"{where} {name}.5", _value(segment, num, 5)) for segment, name, num in legacy]
         end = next(((source, text) for source, text in ends if text), None)
         if end is not None:
             event["end_at"] = _datetime(end[1], end[0], self.zone)
 
-    def _pattern(self, text: str, source: str) -> _Timing:
-        timing = _repeat_pattern(text, self.tables)
-        if not timing.known:
+    def _pattern(self, text: str, source: str) -> _Schedule:
+        schedule = _repeat_pattern(text, self.tables)
+        if schedule is None:
             raise _Reject("invalid_value", f"{source}: repeat pattern not recognised (table 0335: Q6H, BID, "
                                            "Q4-6H, ONCE, PRN...)")
-        return timing
+        return schedule
 
     def _route(self, group: _OrderGroup, layout: _GiveLayout) -> str | None:
         if group.routes:

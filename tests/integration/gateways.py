@@ -4,17 +4,15 @@ asyncio ``open_hl7_connection``) for the integration tests."""
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import hl7
 from hl7.mllp import open_hl7_connection
 
-from tests.integration.workers import Worker
+from tests.integration.workers import Worker, stop_process, wait_for_output
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hl7"
 
@@ -36,25 +34,13 @@ class Gateway:
     def start(self, timeout: float = 60) -> "Gateway":
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "gateway"], env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
-            match = re.search(r"mllp (\S+):(\d+), .* metrics (http://\S+/metrics)", text)
-            if match:
-                self.host, self.port, self.metrics_url = match.group(1), int(match.group(2)), match.group(3)
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)  # waiting for a child process to print its address
-        raise AssertionError(f"gateway did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+        match = wait_for_output(self.process, self.log, r"mllp (\S+):(\d+), .* metrics (http://\S+/metrics)",
+                                timeout, "gateway")
+        self.host, self.port, self.metrics_url = match.group(1), int(match.group(2)), match.group(3)
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
     def send(self, *messages: bytes, timeout: float = 60) -> list[hl7.Message]:
         """Send ``messages`` in order on one MLLP connection; the ACK of each."""
