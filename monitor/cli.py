@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     worker.set_defaults(run=_worker)
 
+    gateway = sub.add_parser("gateway", help="run the HL7 v2 MLLP gateway into the input topics")
+    gateway.set_defaults(run=_gateway)
+
     replay = sub.add_parser("replay", help="publish canonical or FHIR input files to the input topics")
     replay.add_argument("files", nargs="+", metavar="FILE")
     replay.add_argument("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
@@ -190,6 +193,12 @@ def _worker(args: argparse.Namespace) -> int:
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
     run_worker(create_app(service, rules, metrics, url, health), loglevel=args.loglevel)
     return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from .gateway import run
+
+    return run()
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -42,24 +42,12 @@ class Worker:
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
                                         env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(r"metrics (http://\S+/metrics)", self.log.read_text(errors="replace"))
-            if match:
-                self.metrics_url = match.group(1)
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)  # waiting for a child process to print its address
-        raise AssertionError(f"worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+        self.metrics_url = wait_for_output(self.process, self.log, r"metrics (http://\S+/metrics)", timeout,
+                                           "worker").group(1)
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
     def sibling(self, **settings: str) -> "Worker":
         """Another worker of the same group on the same topics (``settings`` override)."""
@@ -150,6 +138,30 @@ class Worker:
                 name, value = line.rsplit(" ", 1)
                 values[name] = float(value)
         return values
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for_output(process: subprocess.Popen[bytes], log: Path, pattern: str, timeout: float,
+                    what: str) -> re.Match[str]:
+    """The first match of ``pattern`` in a child process's log (its printed addresses)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text(errors="replace"))
+        if match:
+            return match
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)  # waiting for a child process to print its address
+    raise AssertionError(f"{what} did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def offline_alerts(tmp_path: Path) -> list[str]:
