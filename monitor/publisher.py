@@ -17,14 +17,14 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
 from .alerts import AlertRecord
-from .broker import KAFKA_API_VERSION
+from .broker import KAFKA_API_VERSION, PRODUCER_OPTIONS
 from .kafka_clients import security_options
 from .replay import read_inputs
 from .settings import ServiceSettings
 
 
 def producer(url: str, service: ServiceSettings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, acks="all", linger_ms=5,
+    return KafkaProducer(bootstrap_servers=url, **PRODUCER_OPTIONS, acks="all", linger_ms=5,
                          **security_options(service))
 
 

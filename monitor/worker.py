@@ -89,10 +89,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
-    #: fetch position (next offset) of input topic-partitions that delivered nothing since
-    #: this worker took them: a restarted worker whose committed offsets are the end offsets
-    #: receives no record there, yet is caught up, and its restored held events must go on
-    positions: dict[TP, int] = {}
     end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
@@ -134,10 +130,18 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         crash.passed("state-written")
 
     def next_offset(tp: TP) -> int | None:
-        """The next offset this worker will receive on ``tp`` (None: not known yet)."""
+        """The next offset the agent will be handed on ``tp`` (None: not known yet).
+
+        After a record: its offset + 1. Before any (a new assignment): the committed offset
+        faust sought to. Not the fetch position: that runs ahead of the agent by whatever
+        sits in faust's buffers, and a restarted worker then took a topic whose records were
+        fetched but not yet handed over for idle, letting orders overtake pain scores.
+        faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
+        accessor in 0.15); it stores offset 0 as None, hence the highwater-0 case below."""
         if tp in consumed:
             return consumed[tp] + 1
-        return positions.get(tp)
+        committed = app.consumer._committed_offset.get(tp)  # noqa: SLF001 - see docstring
+        return committed if committed else None
 
     def caught_up(topic: str, partition: int) -> bool:
         """Known to have nothing more to deliver: an end offset is known (from a fetch
@@ -152,8 +156,12 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             highwater = None
         if highwater is None:
             highwater = end_offsets.get(tp)
+        if highwater is None:
+            return False
+        if highwater == 0:
+            return True  # an empty topic-partition
         reached = next_offset(tp)
-        return highwater is not None and reached is not None and highwater <= reached
+        return reached is not None and highwater <= reached
 
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition may still come (see :func:`caught_up`)."""
@@ -225,11 +233,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             end_offsets[tp] = highwater
             if tp in processed:
                 done = processed[tp] + 1
-            else:  # nothing processed since this worker took the partition: its fetch position
-                try:
-                    done = positions[tp] = await consumer.position(tp) or 0
-                except Exception:  # noqa: BLE001 - position not yet known (seeking)
-                    continue
+            else:  # nothing processed since this worker took the partition
+                known = next_offset(tp)
+                if known is None:
+                    try:
+                        known = await consumer.position(tp) or 0
+                    except Exception:  # noqa: BLE001 - position not yet known (seeking)
+                        continue
+                done = known
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
     @app.on_partitions_revoked.connect
@@ -245,7 +256,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         for tp in revoked:
             consumed.pop(tp, None)
             processed.pop(tp, None)
-            positions.pop(tp, None)
             end_offsets.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)

@@ -82,29 +82,3 @@ def test_killed_mid_feed_and_restarted_loses_no_alert(broker: str, tmp_path: Pat
               f"of {FEED_EVENTS - FEED_DUPLICATES} events")
     finally:
         restarted.stop()
-
-
-@pytest.mark.parametrize("step", ["alerts-acked:1", "state-written:8"])
-def test_exactly_once_on_apache_kafka_still_needs_the_queue_to_deduplicate(
-        apache_kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
-    """faust's processing_guarantee="exactly_once" on Apache Kafka (the embedded broker refuses
-    transactions). What it gives, read as a read_committed consumer would: every alert, but
-    not each once. faust 0.15's TransactionManager.send picks the transactional id from
-    the *destination* topic's partition group, and the alerts topic is not a source topic,
-    so alerts are committed apart from the input offsets and changelog writes. The
-    guarantee the pharmacist sees therefore comes from deterministic (alert_id, revision)
-    keys and the queue-side deduplication, on both brokers (see README, "Delivery guarantees")."""
-    expected = offline_alerts(tmp_path)
-    crashing, restarted = crash_and_restart(apache_kafka.url, tmp_path, monkeypatch, step,
-                                            processing_guarantee="exactly_once")
-    try:
-        restarted.wait_caught_up()
-        values = [m.value.decode() for m in restarted.read_to_end(restarted.topic("alerts"), committed_only=True)]
-        view = queue_view(values)
-        assert_same_alerts(list(view.values()), expected)
-        print(f"exactly_once {step}: {len(values)} committed alert records for {len(expected)} expected "
-              f"({len(values) - len(expected)} duplicates the queue drops)")
-        if step.startswith("alerts-acked"):
-            assert len(values) > len(expected)  # the upstream limit described above, observed
-    finally:
-        restarted.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from monitor.broker import KAFKA_API_VERSION
+from monitor.broker import PRODUCER_OPTIONS
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 from monitor.publisher import publish_files, read_alerts
@@ -130,8 +130,9 @@ def test_ten_percent_malformed_records_are_dead_lettered_and_the_rest_still_aler
     worker = Worker(broker, tmp_path).start()
     rng = random.Random(20261125)
     service = ServiceSettings.from_env(worker.env)
-    producer = KafkaProducer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, max_request_size=200_000)
+    producer = KafkaProducer(bootstrap_servers=broker, **PRODUCER_OPTIONS, max_request_size=200_000)
     bad: list[tuple[bytes, str]] = []
+    sends = []
     try:
         for line in FEED_PATH.read_text().splitlines():
             event = json.loads(line)
@@ -139,9 +140,10 @@ def test_ten_percent_malformed_records_are_dead_lettered_and_the_rest_still_aler
             if rng.random() < 0.10:
                 value, reason = corrupt(line, rng)
                 bad.append((value, reason))
-                producer.send(topic, key=key, value=value)
-            producer.send(topic, key=key, value=line.encode())
+                sends.append(producer.send(topic, key=key, value=value))
+            sends.append(producer.send(topic, key=key, value=line.encode()))
         producer.flush()
+        assert not [s for s in sends if s.failed()], "the broker did not acknowledge the whole feed"
         metrics = worker.wait_caught_up()
         worker.use_env(monkeypatch)
         alerts = [r.model_dump_json() for r in read_alerts(broker, service=ServiceSettings.from_env())]

@@ -55,12 +55,12 @@ def test_wrong_password_is_refused(secured_kafka, tmp_path: Path, monkeypatch: p
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from monitor.broker import KAFKA_API_VERSION
+    from monitor.broker import PRODUCER_OPTIONS
     from monitor.kafka_clients import security_options
 
     service = ServiceSettings.from_env()
     with pytest.raises(KafkaError):
-        producer = KafkaProducer(bootstrap_servers=service.bootstrap, api_version=KAFKA_API_VERSION,
+        producer = KafkaProducer(bootstrap_servers=service.bootstrap, **PRODUCER_OPTIONS,
                                  max_block_ms=5000, **security_options(service))
         try:
             producer.send("medsafety-auth-probe", b"x").get(timeout=10)
