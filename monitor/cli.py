@@ -178,9 +178,9 @@ def _worker(args: argparse.Namespace) -> int:
     url = service.bootstrap
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     security = security_options(service)
-    ensure_topics(url, [*service.input_topics, service.repartition_topic, service.alerts_topic,
-                        service.dead_letter_topic], service.partitions, service.replication_factor, security)
-    check_copartitioned(url, [*service.input_topics, service.repartition_topic], security=security)
+    ensure_topics(url, [*service.consumed_topics, service.alerts_topic, service.dead_letter_topic],
+                  service.partitions, service.replication_factor, security)
+    check_copartitioned(url, service.consumed_topics, security=security)
     metrics = Metrics()
     health = Health()
     port = serve(metrics.registry, health, service.metrics_port, service.metrics_host).server_port

@@ -111,6 +111,9 @@ class ServiceSettings(BaseModel):
     repartition_topic: str = Field(
         "medsafety.rekeyed", description="Records that arrived keyed otherwise, re-keyed by patient id (one step).")
     alerts_topic: str = Field("medsafety.alerts", description="Output: alert records, keyed by patient id.")
+    actions_topic: str = Field(
+        "medsafety.alert-actions", description="The pharmacist queue's actions (acknowledge, snooze) and their "
+        "audit, keyed by patient id and co-partitioned with the inputs.")
     dead_letter_topic: str = Field("medsafety.dead-letter", description="Output: rejected input with its reason.")
     partitions: int = Field(4, ge=1, description="Partitions of topics the monitor creates (inputs co-partitioned).")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the monitor creates.")
@@ -178,6 +181,11 @@ class ServiceSettings(BaseModel):
     @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.rx_topic, self.pain_topic, self.patient_topic)
+
+    @property
+    def consumed_topics(self) -> tuple[str, ...]:
+        """Every co-partitioned topic the worker consumes: inputs, re-key, pharmacist actions."""
+        return (*self.input_topics, self.repartition_topic, self.actions_topic)
 
     @property
     def topic_for_type(self) -> dict[str, str]:
