@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="print the records as NDJSON")
     alerts.set_defaults(run=_alerts)
 
+    queue = sub.add_parser("queue", help="serve the pharmacist queue (worklist page and API) over the alerts topic")
+    queue.set_defaults(run=_queue)
+
     demo = sub.add_parser("demo", help="embedded broker + worker + the demo feed; alerts printed as they arrive")
     demo.add_argument("--rate", type=float, default=40.0, help="demo events published per second")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
@@ -189,6 +192,29 @@ def _worker(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
     run_worker(create_app(service, rules, metrics, url, health), loglevel=args.loglevel)
+    return 0
+
+
+def _queue(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .broker import ensure_topics
+    from .kafka_clients import security_options
+    from .queue.service import QueueService, serve
+    from .queue.settings import QueueSettings
+    from .settings import ServiceSettings
+
+    service = ServiceSettings.from_env()
+    settings = QueueSettings.from_env()
+    auth = settings.authenticator()  # no login configured: a clear error before any connection
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_topics(service.bootstrap, [service.alerts_topic, service.actions_topic], service.partitions,
+                  service.replication_factor, security_options(service))
+    queue = QueueService(service, auth)
+    announce = lambda url: print(f"medsafety queue: {url} (API {url}api/alerts, metrics {url}metrics)",  # noqa: E731
+                                 file=sys.stderr, flush=True)
+    asyncio.run(serve(queue, settings.queue_host, settings.queue_port, announce))
     return 0
 
 
