@@ -270,9 +270,17 @@ def _demo_live(args: argparse.Namespace) -> int:
         worker_log = workdir / "worker.log"
         worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=worker_log.open("wb"))
+        queue = None
         try:
             metrics_line = _wait_for_line(worker_log, "metrics http", worker)
             print(f"medsafety demo: embedded broker {broker.url}; {metrics_line.split('metrics ', 1)[1]}")
+            queue_env, user, password = _demo_queue_credentials(env, workdir)
+            queue_log = workdir / "queue.log"
+            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env,
+                                     stdout=subprocess.DEVNULL, stderr=queue_log.open("wb"))
+            queue_line = _wait_for_line(queue_log, "medsafety queue: http", queue)
+            print(f"pharmacist queue: {queue_line.split('medsafety queue: ', 1)[1].split(' ', 1)[0]} "
+                  f"(log in as {user} / {password}; API token in {queue_env['MEDSAFETY_QUEUE_TOKEN_FILE']})")
             print(f"publishing {FEED_PATH.name} at {args.rate:g} events/s; alerts follow (Ctrl-C stops)\n",
                   flush=True)
             service = ServiceSettings.from_env(env)
@@ -288,12 +296,34 @@ def _demo_live(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nstopping", file=sys.stderr)
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for child in (queue, worker):
+                if child is None:
+                    continue
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
     return 0
+
+
+def _demo_queue_credentials(env: dict[str, str], workdir) -> tuple[dict[str, str], str, str]:  # type: ignore[no-untyped-def]
+    """A one-time login and API token for the demo's queue (random; files readable by the
+    owner only): there is no default secret."""
+    import os
+    import secrets
+
+    from .queue.auth import hash_password
+
+    user, password, token = "pharmacist", secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+    users_file, token_file = workdir / "queue-users.json", workdir / "queue-token"
+    for path, text in ((users_file, json.dumps({user: hash_password(password)})), (token_file, token)):
+        path.write_text(text, encoding="utf-8")
+        os.chmod(path, 0o600)
+    queue_env = dict(env, MEDSAFETY_QUEUE_USERS_FILE=str(users_file), MEDSAFETY_QUEUE_TOKEN_FILE=str(token_file),
+                     MEDSAFETY_QUEUE_PORT=env.get("MEDSAFETY_QUEUE_PORT", "8080"))
+    queue_env.pop("MEDSAFETY_QUEUE_TOKEN", None)
+    return queue_env, user, password
 
 
 def _wait_for_line(path, needle: str, process, timeout: float = 60.0) -> str:  # type: ignore[no-untyped-def]
@@ -307,7 +337,7 @@ def _wait_for_line(path, needle: str, process, timeout: float = 60.0) -> str:  #
         if process.poll() is not None:
             break
         time.sleep(0.1)  # a child process printing its address; nothing to await
-    raise RuntimeError(f"worker did not start; see {path}")
+    raise RuntimeError(f"{path.stem} did not start; see {path}")
 
 
 def _demo_offline(args: argparse.Namespace) -> int:
