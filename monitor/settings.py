@@ -22,6 +22,16 @@ LOCAL_BROKER = "127.0.0.1:9092"
 _Settings = TypeVar("_Settings", bound=BaseModel)
 
 
+def read_secret(value: SecretStr | None, path: str | None) -> str | None:
+    """A secret given in the environment, else read from its file (e.g. a mounted secret) when needed."""
+    if value is not None:
+        return value.get_secret_value()
+    if path:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().strip()
+    return None
+
+
 def _from_env(cls: type[_Settings], environ: Mapping[str, str] | None, overrides: Mapping[str, object]) -> _Settings:
     """``MEDSAFETY_<FIELD>`` variables, then explicit (non-None) overrides, validated."""
     environ = os.environ if environ is None else environ
@@ -162,12 +172,7 @@ class ServiceSettings(BaseModel):
 
     def sasl_secret(self) -> str | None:
         """The SASL password, read from its file at the moment it is needed."""
-        if self.sasl_password is not None:
-            return self.sasl_password.get_secret_value()
-        if self.sasl_password_file:
-            with open(self.sasl_password_file, encoding="utf-8") as secret:
-                return secret.read().strip()
-        return None
+        return read_secret(self.sasl_password, self.sasl_password_file)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ..settings import _from_env
+from ..settings import _from_env, read_secret
 from .auth import Authenticator, load_users
 
 
@@ -35,12 +35,7 @@ class QueueSettings(BaseModel):
         return _from_env(cls, environ, overrides)
 
     def token(self) -> str | None:
-        if self.queue_token is not None:
-            return self.queue_token.get_secret_value()
-        if self.queue_token_file:
-            with open(self.queue_token_file, encoding="utf-8") as secret:
-                return secret.read().strip()
-        return None
+        return read_secret(self.queue_token, self.queue_token_file)
 
     def authenticator(self) -> Authenticator:
         users = load_users(self.queue_users_file) if self.queue_users_file else {}
