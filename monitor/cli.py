@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
     worker.set_defaults(run=_worker)
 
+    gateway = sub.add_parser("gateway", help="run the HL7 v2 MLLP gateway into the input topics")
+    gateway.set_defaults(run=_gateway)
+
     replay = sub.add_parser("replay", help="publish canonical or FHIR input files to the input topics")
     replay.add_argument("files", nargs="+", metavar="FILE")
     replay.add_argument("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
@@ -218,10 +221,20 @@ def _queue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from .publisher import publish_files
+def _gateway(args: argparse.Namespace) -> int:
+    from .gateway import run
 
-    sent, rejected = publish_files(args.files, _broker_url(), rate=args.rate, progress=sys.stderr)
+    return run()
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .publisher import PublishError, publish_files
+
+    try:
+        sent, rejected = publish_files(args.files, _broker_url(), rate=args.rate, progress=sys.stderr)
+    except PublishError as exc:
+        print(f"medmon: {exc}", file=sys.stderr)
+        return 1
     print(f"published {sent} events ({rejected} rejected)", file=sys.stderr)
     return 0
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from .alerts import AlertRecord
 from .broker import KAFKA_API_VERSION
@@ -27,12 +28,41 @@ def producer(url: str, service: ServiceSettings) -> KafkaProducer:
                          **security_options(service))
 
 
+#: Tries of one send whose partitioning met metadata being replaced (see :func:`send`).
+_PARTITION_TRIES = 3
+
+
+class PublishError(Exception):
+    """Some events were not acknowledged by the broker: the feed is incomplete."""
+
+
+def send(kafka: KafkaProducer, topic: str, key: bytes, value: bytes) -> FutureRecordMetadata:
+    """``kafka.send`` that survives a metadata refresh racing the partitioner.
+
+    kafka-python 3.0 replaces its cluster metadata from the sender thread; a refresh landing
+    between the partitioner's two look-ups made ``available_partitions_for_topic`` return
+    None (a TypeError inside ``send``; seen in the crash tests while a worker was killed).
+    Waiting for the topic's metadata again and re-sending is safe: nothing was queued."""
+    for attempt in range(_PARTITION_TRIES):
+        try:
+            return kafka.send(topic, key=key, value=value)
+        except TypeError:
+            if attempt == _PARTITION_TRIES - 1:
+                raise
+            kafka.partitions_for(topic)  # blocks until the topic's metadata is known again
+    raise AssertionError("unreachable")
+
+
 def publish_files(paths: Iterable[str], url: str, rate: float | None = None, progress: TextIO | None = None,
                   service: ServiceSettings | None = None) -> tuple[int, int]:
-    """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected)."""
+    """Publish every valid event of ``paths`` in event-time order; returns (sent, rejected).
+
+    Raises :class:`PublishError` when the broker did not acknowledge every event (a record
+    that expired in the producer is lost: the caller must know the feed is incomplete)."""
     service = service or ServiceSettings.from_env()
     topics = service.topic_for_type
     sent = rejected = 0
+    failures: list[BaseException] = []
     started = time.monotonic()
     kafka = producer(url, service)
     try:
@@ -44,8 +74,9 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
             if item.event is None:
                 continue
             event = item.event
-            kafka.send(topics[event.type], key=event.patient.id.encode(),
-                       value=event.model_dump_json(exclude_none=True).encode())
+            future = send(kafka, topics[event.type], event.patient.id.encode(),
+                          event.model_dump_json(exclude_none=True).encode())
+            future.add_errback(failures.append)
             sent += 1
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
@@ -58,6 +89,10 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
         kafka.close()
     if progress is not None and sent >= 100:
         print(file=progress)
+    if failures:
+        raise PublishError(f"{len(failures)} of {sent} events were not acknowledged by the broker "
+                           f"(first: {type(failures[0]).__name__}); publish the file again: the monitor "
+                           "drops re-delivered events by event_id")
     return sent, rejected
 
 

@@ -89,6 +89,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
+    #: fetch position (next offset) of input topic-partitions that delivered nothing since
+    #: this worker took them: a restarted worker whose committed offsets are the end offsets
+    #: receives no record there, yet is caught up, and its restored held events must go on
+    positions: dict[TP, int] = {}
+    end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     async def publish(out: Output) -> None:
@@ -128,24 +133,31 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         processor.update_gauges()
         crash.passed("state-written")
 
-    def caught_up(topic: str, partition: int) -> bool:
-        """Known to have nothing more to deliver (end offset fetched and reached)."""
-        try:
-            highwater = app.consumer.highwater(TP(topic, partition))
-        except Exception:  # noqa: BLE001 - not fetched yet
-            return False
-        return highwater is not None and highwater <= consumed.get(TP(topic, partition), -1) + 1
+    def next_offset(tp: TP) -> int | None:
+        """The next offset this worker will receive on ``tp`` (None: not known yet)."""
+        if tp in consumed:
+            return consumed[tp] + 1
+        return positions.get(tp)
 
-    def lagging(topic: str, partition: int) -> bool:
-        """Records of this topic-partition not yet consumed. Unknown (no fetch response
-        yet) counts as caught up: the processor still waits ``idle_advance`` for a topic
-        that has delivered nothing before leaving it out of the watermark."""
+    def caught_up(topic: str, partition: int) -> bool:
+        """Known to have nothing more to deliver: an end offset is known (from a fetch
+        response, else from the probe's end-offsets request) and this worker has reached
+        it. Unknown is *not* caught up: a worker that starts on a full backlog gets its
+        first orders before any fetch response of the pain-score topic, and counting that
+        topic idle then made its scores late (wrong severities after a restart)."""
         tp = TP(topic, partition)
         try:
             highwater = app.consumer.highwater(tp)
         except Exception:  # noqa: BLE001 - not fetched yet
-            return False
-        return highwater is not None and highwater > consumed.get(tp, -1) + 1
+            highwater = None
+        if highwater is None:
+            highwater = end_offsets.get(tp)
+        reached = next_offset(tp)
+        return highwater is not None and reached is not None and highwater <= reached
+
+    def lagging(topic: str, partition: int) -> bool:
+        """Records of this topic-partition may still come (see :func:`caught_up`)."""
+        return not caught_up(topic, partition)
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
@@ -210,11 +222,12 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             highwater = ends.get(tp)
             if highwater is None:
                 continue
+            end_offsets[tp] = highwater
             if tp in processed:
                 done = processed[tp] + 1
             else:  # nothing processed since this worker took the partition: its fetch position
                 try:
-                    done = await consumer.position(tp) or 0
+                    done = positions[tp] = await consumer.position(tp) or 0
                 except Exception:  # noqa: BLE001 - position not yet known (seeking)
                     continue
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
@@ -232,6 +245,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         for tp in revoked:
             consumed.pop(tp, None)
             processed.pop(tp, None)
+            positions.pop(tp, None)
+            end_offsets.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)
 

@@ -117,3 +117,25 @@ def test_two_workers_in_one_group_give_one_workers_alerts(worker: Worker, tmp_pa
         assert sum(per_worker) == len(feed_types)  # every record once, by one worker or the other
     finally:
         second.stop()
+
+
+def test_a_worker_started_on_a_full_backlog_gives_the_offline_alerts(broker: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole feed is on the topics before the worker starts, so its first fetches may
+    bring orders before any pain score is fetched: a topic with no fetch response yet must
+    hold the watermark back. (Where that went wrong was a restarted worker, whose restored
+    partitions start their idle clocks before the first fetch: the crash tests cover it;
+    this is the fresh-worker form, with a short IDLE_ADVANCE to widen the window.)"""
+    expected = offline_alerts(tmp_path)
+    worker = Worker(broker, tmp_path, idle_advance="PT0.02S")
+    worker.use_env(monkeypatch)
+    worker.create_topics()
+    assert medmon(["replay", str(FEED_PATH)]) == 0
+    worker.start()
+    try:
+        worker.wait_caught_up()
+        alerts = [m.value.decode() for m in worker.read_to_end(worker.topic("alerts"))]
+        assert_same_alerts(alerts, expected)
+        assert worker.metrics()["medsafety_events_late_total"] == 0
+    finally:
+        worker.stop()

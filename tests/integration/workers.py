@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.broker import KAFKA_API_VERSION
+from monitor.broker import KAFKA_API_VERSION, ensure_topics
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
+from monitor.settings import ServiceSettings
 
 
 class Worker:
@@ -42,24 +43,12 @@ class Worker:
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
                                         env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(r"metrics (http://\S+/metrics)", self.log.read_text(errors="replace"))
-            if match:
-                self.metrics_url = match.group(1)
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)  # waiting for a child process to print its address
-        raise AssertionError(f"worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+        self.metrics_url = wait_for_output(self.process, self.log, r"metrics (http://\S+/metrics)", timeout,
+                                           "worker").group(1)
+        return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
     def sibling(self, **settings: str) -> "Worker":
         """Another worker of the same group on the same topics (``settings`` override)."""
@@ -127,6 +116,12 @@ class Worker:
             time.sleep(0.25)  # polling observable progress of a child process
         raise AssertionError(f"worker never caught up: {metrics}")
 
+    def create_topics(self) -> None:
+        """The topics ``medmon worker`` would create, made before it starts (to publish first)."""
+        service = ServiceSettings.from_env(self.env)
+        ensure_topics(self.broker, [*service.input_topics, service.repartition_topic, service.alerts_topic,
+                                    service.dead_letter_topic], service.partitions, service.replication_factor)
+
     def use_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Point in-process CLI calls (``medmon replay``) at this worker's topics."""
         for name, value in self.env.items():
@@ -144,6 +139,30 @@ class Worker:
                 name, value = line.rsplit(" ", 1)
                 values[name] = float(value)
         return values
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for_output(process: subprocess.Popen[bytes], log: Path, pattern: str, timeout: float,
+                    what: str) -> re.Match[str]:
+    """The first match of ``pattern`` in a child process's log (its printed addresses)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log.read_text(errors="replace"))
+        if match:
+            return match
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)  # waiting for a child process to print its address
+    raise AssertionError(f"{what} did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def offline_alerts(tmp_path: Path) -> list[str]:
