@@ -78,7 +78,8 @@ class AlertRecord(BaseModel):
     reason: str = Field(
         default="",
         description="Why this record exists: opened, severity_increased, severity_decreased, "
-        "condition_cleared, retracted, discharged, comfort_care, rotation, dose_reduced, window_elapsed.",
+        "condition_cleared, retracted, discharged, comfort_care, rotation, dose_reduced, window_elapsed, "
+        "snooze_expired.",
     )
     unit: str | None = Field(default=None, description="The patient's unit at raised_at, for worklist filters.")
     flags: list[str] = Field(
@@ -88,6 +89,10 @@ class AlertRecord(BaseModel):
     trigger_event_id: str | None = Field(
         default=None, description="The event whose processing produced this record (none for deadlines)."
     )
+    evidence_items: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The evidence made readable for the worklist, in event-time order: orders "
+        "(drug, route, daily dose, MME) and pain scores (time, score, site).")
 
     @property
     def dedup_key(self) -> tuple[str, int]:

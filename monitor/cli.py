@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--json", action="store_true", help="print the records as NDJSON")
     alerts.set_defaults(run=_alerts)
 
+    queue = sub.add_parser("queue", help="serve the pharmacist queue (worklist page and API) over the alerts topic")
+    queue.set_defaults(run=_queue)
+
     demo = sub.add_parser("demo", help="embedded broker + worker + the demo feed; alerts printed as they arrive")
     demo.add_argument("--rate", type=float, default=40.0, help="demo events published per second")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
@@ -181,9 +184,9 @@ def _worker(args: argparse.Namespace) -> int:
     url = service.bootstrap
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     security = security_options(service)
-    ensure_topics(url, [*service.input_topics, service.repartition_topic, service.alerts_topic,
-                        service.dead_letter_topic], service.partitions, service.replication_factor, security)
-    check_copartitioned(url, [*service.input_topics, service.repartition_topic], security=security)
+    ensure_topics(url, [*service.consumed_topics, service.alerts_topic, service.dead_letter_topic],
+                  service.partitions, service.replication_factor, security)
+    check_copartitioned(url, service.consumed_topics, security=security)
     metrics = Metrics()
     health = Health()
     port = serve(metrics.registry, health, service.metrics_port, service.metrics_host).server_port
@@ -192,6 +195,29 @@ def _worker(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
     run_worker(create_app(service, rules, metrics, url, health), loglevel=args.loglevel)
+    return 0
+
+
+def _queue(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .broker import ensure_topics
+    from .kafka_clients import security_options
+    from .queue.service import QueueService, serve
+    from .queue.settings import QueueSettings
+    from .settings import ServiceSettings
+
+    service = ServiceSettings.from_env()
+    settings = QueueSettings.from_env()
+    auth = settings.authenticator()  # no login configured: a clear error before any connection
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_topics(service.bootstrap, [service.alerts_topic, service.actions_topic], service.partitions,
+                  service.replication_factor, security_options(service))
+    queue = QueueService(service, auth)
+    announce = lambda url: print(f"medsafety queue: {url} (API {url}api/alerts, metrics {url}metrics)",  # noqa: E731
+                                 file=sys.stderr, flush=True)
+    asyncio.run(serve(queue, settings.queue_host, settings.queue_port, announce))
     return 0
 
 
@@ -257,9 +283,17 @@ def _demo_live(args: argparse.Namespace) -> int:
         worker_log = workdir / "worker.log"
         worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=worker_log.open("wb"))
+        queue = None
         try:
             metrics_line = _wait_for_line(worker_log, "metrics http", worker)
             print(f"medsafety demo: embedded broker {broker.url}; {metrics_line.split('metrics ', 1)[1]}")
+            queue_env, user, password = _demo_queue_credentials(env, workdir)
+            queue_log = workdir / "queue.log"
+            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env,
+                                     stdout=subprocess.DEVNULL, stderr=queue_log.open("wb"))
+            queue_line = _wait_for_line(queue_log, "medsafety queue: http", queue)
+            print(f"pharmacist queue: {queue_line.split('medsafety queue: ', 1)[1].split(' ', 1)[0]} "
+                  f"(log in as {user} / {password}; API token in {queue_env['MEDSAFETY_QUEUE_TOKEN_FILE']})")
             print(f"publishing {FEED_PATH.name} at {args.rate:g} events/s; alerts follow (Ctrl-C stops)\n",
                   flush=True)
             service = ServiceSettings.from_env(env)
@@ -275,12 +309,34 @@ def _demo_live(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nstopping", file=sys.stderr)
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for child in (queue, worker):
+                if child is None:
+                    continue
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
     return 0
+
+
+def _demo_queue_credentials(env: dict[str, str], workdir) -> tuple[dict[str, str], str, str]:  # type: ignore[no-untyped-def]
+    """A one-time login and API token for the demo's queue (random; files readable by the
+    owner only): there is no default secret."""
+    import os
+    import secrets
+
+    from .queue.auth import hash_password
+
+    user, password, token = "pharmacist", secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+    users_file, token_file = workdir / "queue-users.json", workdir / "queue-token"
+    for path, text in ((users_file, json.dumps({user: hash_password(password)})), (token_file, token)):
+        path.write_text(text, encoding="utf-8")
+        os.chmod(path, 0o600)
+    queue_env = dict(env, MEDSAFETY_QUEUE_USERS_FILE=str(users_file), MEDSAFETY_QUEUE_TOKEN_FILE=str(token_file),
+                     MEDSAFETY_QUEUE_PORT=env.get("MEDSAFETY_QUEUE_PORT", "8080"))
+    queue_env.pop("MEDSAFETY_QUEUE_TOKEN", None)
+    return queue_env, user, password
 
 
 def _wait_for_line(path, needle: str, process, timeout: float = 60.0) -> str:  # type: ignore[no-untyped-def]
@@ -294,7 +350,7 @@ def _wait_for_line(path, needle: str, process, timeout: float = 60.0) -> str:  #
         if process.poll() is not None:
             break
         time.sleep(0.1)  # a child process printing its address; nothing to await
-    raise RuntimeError(f"worker did not start; see {path}")
+    raise RuntimeError(f"{path.stem} did not start; see {path}")
 
 
 def _demo_offline(args: argparse.Namespace) -> int:

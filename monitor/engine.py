@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import MutableMapping
 
 from .alerts import AlertRecord
+from .clinical.actions import apply_action
 from .clinical.context import ClinicalRules
 from .clinical.patient import PatientProcessor
 from .clinical.state import NEVER, PatientState
-from .events import AnyEvent, event_sort_key
+from .events import AlertAction, AnyEvent, event_sort_key
 
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
@@ -47,6 +48,7 @@ class EngineStats:
     alerts: Counter[str] = field(default_factory=Counter)  # by "kind/status"
     patients_ended: int = 0
     patients_expired: int = 0
+    actions: Counter[str] = field(default_factory=Counter)  # by "action/outcome"
 
 
 class Engine:
@@ -79,6 +81,8 @@ class Engine:
     def submit(self, event: AnyEvent) -> list[AlertRecord]:
         """Accept one validated event; returns the alert records it (or time) caused."""
         self.stats.received[event.type] += 1
+        if isinstance(event, AlertAction):
+            return self._act(event)
         patient_id = event.patient.id
         state = self.states.get(patient_id)
         held = self._held_by_patient.get(patient_id)
@@ -144,6 +148,23 @@ class Engine:
         return len(self._held)
 
     # -- internals ------------------------------------------------------------------------
+    def _act(self, action: AlertAction) -> list[AlertRecord]:
+        """A pharmacist's action: applied at once at the patient's event-time clock, never
+        held for the watermark and never moving it (it carries no event time of the feed)."""
+        patient_id = action.patient.id
+        state = self.states.get(patient_id)
+        if state is not None and state.seen(action.event_id):
+            self.stats.duplicates += 1
+            outcome = "duplicate"
+        else:
+            outcome = apply_action(state, action)
+            if state is not None:
+                state.remember(action.event_id, self.rules.settings.recent_event_ids)
+                self.touched.add(patient_id)
+                self._schedule(patient_id, state)
+        self.stats.actions[f"{action.action.value}/{outcome}"] += 1
+        return []
+
     def _release(self, ready) -> list[AlertRecord]:  # type: ignore[no-untyped-def]
         records: list[AlertRecord] = []
         while self._held and ready(self._held[0][0].timestamp()):

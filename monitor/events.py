@@ -17,9 +17,14 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Literal, Union
 
+from datetime import timedelta
+
 from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       model_validator)
 from pydantic_core import PydanticCustomError
+
+from .actions import INTERVENTIONS, MAX_SNOOZE, ActionKind
+from .alerts import AlertKind
 
 #: Units that express a continuous rate (infusions, transdermal patches): ×24 per day.
 #: A dose unit that is a rate (amount, optionally per kg, per hour or minute): a continuous
@@ -200,13 +205,66 @@ class PatientUpdate(_EventBase):
     discharged: StrictBool | None = None
 
 
-Event = Annotated[Union[Prescription, PainScore, PatientUpdate], Field(discriminator="type")]
+InterventionCode = Enum("InterventionCode", {code: code for code in INTERVENTIONS}, type=str)  # type: ignore[misc]
+InterventionCode.__doc__ = "What the pharmacist did (monitor.actions.INTERVENTIONS)."
+
+
+class AlertAction(_EventBase):
+    """A pharmacist's action on an alert, from the queue (the alert-actions topic).
+
+    Unlike the clinical events it carries no event time of the patient's timeline:
+    ``occurred_at`` is when the pharmacist acted (the audit record's wall-clock "when").
+    The engine therefore never holds it for the watermark nor lets it move event time; it
+    applies it on arrival at the patient's event-time clock, so a snooze of
+    ``snooze_for`` lasts until that clock plus ``snooze_for`` (see monitor.clinical.actions).
+    """
+
+    model_config = ConfigDict(
+        **_MODEL_CONFIG,
+        json_schema_extra={
+            "allOf": [
+                {"if": {"properties": {"action": {"const": "acknowledge"}}, "required": ["action"]},
+                 "then": {"required": ["intervention"]}},
+                {"if": {"properties": {"action": {"const": "snooze"}}, "required": ["action"]},
+                 "then": {"required": ["snooze_for"]}},
+            ]
+        },
+    )
+
+    type: Literal["alert_action"] = "alert_action"
+    action: ActionKind
+    alert_id: Identifier
+    kind: AlertKind
+    user: Identifier = Field(description="The authenticated user who acted.")
+    revision: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="The alert revision the pharmacist saw when acting (audit).")
+    intervention: InterventionCode | None = Field(None, description="acknowledge: what was done.")
+    note: Annotated[str, Field(max_length=500)] | None = Field(None, description="Free-text note (audit only).")
+    snooze_for: timedelta | None = Field(None, description="snooze: how long, in the patient's event time.")
+
+    @model_validator(mode="after")
+    def _fields_of_the_action(self) -> "AlertAction":
+        if self.action is ActionKind.ACKNOWLEDGE and self.intervention is None:
+            raise PydanticCustomError("missing_conditional", "intervention required when action is acknowledge")
+        if self.action is ActionKind.SNOOZE:
+            if self.snooze_for is None:
+                raise PydanticCustomError("missing_conditional", "snooze_for required when action is snooze")
+            if not timedelta(0) < self.snooze_for <= MAX_SNOOZE:
+                raise PydanticCustomError("snooze_range", "snooze_for must be positive and at most {limit}",
+                                          {"limit": str(MAX_SNOOZE)})
+        return self
+
+
+Event = Annotated[Union[Prescription, PainScore, PatientUpdate, AlertAction], Field(discriminator="type")]
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "prescription": Prescription,
     "pain_score": PainScore,
     "patient_update": PatientUpdate,
+    "alert_action": AlertAction,
 }
-AnyEvent = Prescription | PainScore | PatientUpdate
+#: The clinical events: those with an event time in the patient's timeline.
+ClinicalEvent = Prescription | PainScore | PatientUpdate
+AnyEvent = Prescription | PainScore | PatientUpdate | AlertAction
 
 
 def event_sort_key(event: AnyEvent) -> tuple[datetime, int, str]:

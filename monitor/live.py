@@ -30,7 +30,7 @@ from .clinical.state import NEVER, PatientState
 from .engine import Engine
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .events import AnyEvent
+from .events import AlertAction, AnyEvent
 from .validation import EVENT_ADAPTER, Rejection, decode_event
 
 #: Kafka timestamps of recent input events, to measure alert latency (bounded).
@@ -187,6 +187,8 @@ class LiveProcessor:
             result = decode_event(record.value, max_bytes=self.settings.max_record_bytes)
             if isinstance(result, Rejection):
                 rejection = result
+            elif self._misplaced(record.topic, result):
+                rejection = Rejection("wrong_topic", f"a {result.type} record does not belong on this topic")
             else:
                 patient_key = result.patient.id.encode()
                 if record.key != patient_key:
@@ -194,6 +196,9 @@ class LiveProcessor:
                     out.rekeyed.append((patient_key, record.value))
                     return
                 engine = self.engine(record.partition)
+                if isinstance(result, AlertAction):
+                    self._act(engine, result)
+                    return
                 self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock())
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
@@ -204,6 +209,25 @@ class LiveProcessor:
                 return
         self.metrics.events_invalid.labels(rejection.reason).inc()
         out.dead_letters.append(dead_letter(record, rejection))
+
+    def _misplaced(self, topic: str, event: AnyEvent) -> bool:
+        """Actions only on the actions topic, clinical events only on the input topics (the
+        re-key topic carries either)."""
+        if topic == self.settings.repartition_topic:
+            return False
+        return isinstance(event, AlertAction) != (topic == self.settings.actions_topic)
+
+    def _act(self, engine: Engine, action: AlertAction) -> None:
+        """A pharmacist's action: no event time of the feed, so no topic clock is moved."""
+        before = dict(engine.stats.actions)
+        engine.submit(action)
+        self.metrics.events_processed.labels(action.type).inc()
+        for key, value in engine.stats.actions.items():
+            if value > before.get(key, 0):
+                what, outcome = key.split("/")
+                self.metrics.actions.labels(what, outcome).inc(value - before.get(key, 0))
+                if outcome == "duplicate":
+                    self.metrics.events_duplicate.inc(value - before.get(key, 0))
 
     def tick(self, caught_up: Callable[[str, int], bool] = lambda topic, partition: True) -> Output:
         """Live mode only: a partition whose every topic is idle (``caught_up`` with its end

@@ -63,6 +63,8 @@ class Metrics:
                            registry=r)
         self.consumer_lag = Gauge("medsafety_consumer_lag", "End offset minus next offset to process, per partition.",
                                   ["topic", "partition"], registry=r)
+        self.actions = Counter("medsafety_actions", "Pharmacist actions from the queue, by action and outcome "
+                               "(applied, unknown_alert, duplicate).", ["action", "outcome"], registry=r)
         self._alert_children: dict[tuple[str, str, str], Counter] = {}
 
     def alert(self, kind: str, severity: str, status: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from .alerts import AlertRecord
-from .events import Event, PainScore, PatientUpdate, Prescription
+from .events import AlertAction, Event, PainScore, PatientUpdate, Prescription
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _BASE_URI = "https://medsafety.example/schemas/"
@@ -27,6 +27,7 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
         "prescription.schema.json": Prescription.model_json_schema(),
         "pain_score.schema.json": PainScore.model_json_schema(),
         "patient_update.schema.json": PatientUpdate.model_json_schema(),
+        "alert_action.schema.json": AlertAction.model_json_schema(),
         "event.schema.json": TypeAdapter(Event).json_schema(),
         "alert.schema.json": AlertRecord.model_json_schema(),
     }

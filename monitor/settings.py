@@ -22,6 +22,16 @@ LOCAL_BROKER = "127.0.0.1:9092"
 _Settings = TypeVar("_Settings", bound=BaseModel)
 
 
+def read_secret(value: SecretStr | None, path: str | None) -> str | None:
+    """A secret given in the environment, else read from its file (e.g. a mounted secret) when needed."""
+    if value is not None:
+        return value.get_secret_value()
+    if path:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().strip()
+    return None
+
+
 def _from_env(cls: type[_Settings], environ: Mapping[str, str] | None, overrides: Mapping[str, object]) -> _Settings:
     """``MEDSAFETY_<FIELD>`` variables, then explicit (non-None) overrides, validated."""
     environ = os.environ if environ is None else environ
@@ -111,6 +121,9 @@ class ServiceSettings(BaseModel):
     repartition_topic: str = Field(
         "medsafety.rekeyed", description="Records that arrived keyed otherwise, re-keyed by patient id (one step).")
     alerts_topic: str = Field("medsafety.alerts", description="Output: alert records, keyed by patient id.")
+    actions_topic: str = Field(
+        "medsafety.alert-actions", description="The pharmacist queue's actions (acknowledge, snooze) and their "
+        "audit, keyed by patient id and co-partitioned with the inputs.")
     dead_letter_topic: str = Field("medsafety.dead-letter", description="Output: rejected input with its reason.")
     partitions: int = Field(4, ge=1, description="Partitions of topics the monitor creates (inputs co-partitioned).")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the monitor creates.")
@@ -161,12 +174,7 @@ class ServiceSettings(BaseModel):
 
     def sasl_secret(self) -> str | None:
         """The SASL password, read from its file at the moment it is needed."""
-        if self.sasl_password is not None:
-            return self.sasl_password.get_secret_value()
-        if self.sasl_password_file:
-            with open(self.sasl_password_file, encoding="utf-8") as secret:
-                return secret.read().strip()
-        return None
+        return read_secret(self.sasl_password, self.sasl_password_file)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ServiceSettings":
@@ -180,6 +188,11 @@ class ServiceSettings(BaseModel):
     @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.rx_topic, self.pain_topic, self.patient_topic)
+
+    @property
+    def consumed_topics(self) -> tuple[str, ...]:
+        """Every co-partitioned topic the worker consumes: inputs, re-key, pharmacist actions."""
+        return (*self.input_topics, self.repartition_topic, self.actions_topic)
 
     @property
     def topic_for_type(self) -> dict[str, str]:

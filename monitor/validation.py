@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from .events import AnyEvent, Event
+from .events import EVENT_TYPES, AnyEvent, Event
 
 #: Default upper bound on one record; larger ones are rejected unread.
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -28,6 +28,7 @@ REASONS = (
     "missing_field",
     "wrong_type",
     "invalid_value",
+    "wrong_topic",
 )
 
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
@@ -43,6 +44,7 @@ _VALUE_TYPES_PREFIXES = (
     "enum",
     "value_error",
     "dose_range",
+    "snooze_range",
     "finite_number",
     "timezone_aware",
     "datetime_from_date_parsing",
@@ -101,11 +103,11 @@ def rejection_from_errors(errors: list[Any]) -> Rejection:
     if error_type in ("model_attributes_type", "dict_type", "model_type") and not loc:
         return Rejection("not_an_object", "an event must be a JSON object")
     if error_type == "union_tag_invalid":
-        return Rejection("unknown_type", "field 'type' is not one of prescription, pain_score, patient_update")
+        return Rejection("unknown_type", "field 'type' is not one of prescription, pain_score, patient_update, alert_action")
     if error_type == "union_tag_not_found":
         return Rejection("missing_field", "field 'type' is required")
     # A discriminated union prefixes the location with the tag: drop it.
-    if loc and loc[0] in ("prescription", "pain_score", "patient_update"):
+    if loc and loc[0] in EVENT_TYPES:
         loc = loc[1:]
     where = ".".join(loc) or "event"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""

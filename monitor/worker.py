@@ -68,13 +68,13 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         # worker joined and left (tests/integration/test_resilience.py).
         table_standby_replicas=0,
     )
-    inputs = app.topic(*service.input_topics, service.repartition_topic, key_type=bytes, value_type=bytes)
+    inputs = app.topic(*service.consumed_topics, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
     rekey_topic = app.topic(service.repartition_topic, key_type=bytes, value_type=bytes)
     table = app.Table(STATE_TABLE, partitions=service.partitions, use_partitioner=True,
                       key_type=bytes, value_type=bytes)
-    input_names = set(service.input_topics) | {service.repartition_topic}
+    input_names = set(service.consumed_topics)
 
     def restore(partition: int) -> Iterable[StoredPatient]:
         for _, value in list(table.items()):

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from monitor.alerts import AlertRecord
-from monitor.events import PainScore, PatientUpdate, Prescription
+from monitor.events import AlertAction, PainScore, PatientUpdate, Prescription
 from monitor.schemas import SCHEMA_DIR, generated_schemas, render
 from monitor.validation import decode_event
 
@@ -30,6 +30,7 @@ def test_checked_in_schema_matches_model(name: str) -> None:
         ("prescription.json", Prescription, "prescription.schema.json"),
         ("pain_score.json", PainScore, "pain_score.schema.json"),
         ("patient_update.json", PatientUpdate, "patient_update.schema.json"),
+        ("alert_action.json", AlertAction, "alert_action.schema.json"),
         ("alert.json", AlertRecord, "alert.schema.json"),
     ],
 )
@@ -88,3 +89,17 @@ def test_model_and_schema_agree_on_which_units_are_rates(dose_unit: str, continu
     except jsonschema.ValidationError:
         accepted_by_schema = False
     assert accepted_by_model == accepted_by_schema == continuous
+
+
+def test_action_schema_requires_what_the_model_requires() -> None:
+    schema = json.loads((SCHEMA_DIR / "alert_action.schema.json").read_text(encoding="utf-8"))
+    document = json.loads((EXAMPLES / "alert_action.json").read_text(encoding="utf-8"))
+    del document["intervention"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+    assert decode_event(json.dumps(document).encode()).reason == "missing_field"
+    document.update(action="snooze", snooze_for="PT4H")
+    jsonschema.validate(document, schema)
+    assert isinstance(decode_event(json.dumps(document).encode()), AlertAction)
+    document.update(snooze_for="P3D")  # longer than a day: refused by the model
+    assert decode_event(json.dumps(document).encode()).reason == "invalid_value"

@@ -67,8 +67,7 @@ def test_compose_has_the_whole_stack_with_health_checks_restarts_and_kafka_volum
 
 def test_compose_topics_are_the_monitors_topics() -> None:
     settings = ServiceSettings()
-    expected = {settings.rx_topic, settings.pain_topic, settings.patient_topic, settings.repartition_topic,
-                settings.alerts_topic, settings.dead_letter_topic}
+    expected = {*settings.consumed_topics, settings.alerts_topic, settings.dead_letter_topic}
     services = compose()["services"]
     script = services["topics"]["command"][0]
     created = set(re.search(r"for topic in ([^;]+);", script).group(1).split())

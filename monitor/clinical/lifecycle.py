@@ -4,6 +4,13 @@ Pharmacists expect one open alert per patient and kind; a persisting condition d
 re-alert; a change of severity updates the same alert (a rise is a re-alert, a fall keeps
 the queue honest, e.g. after a transfer to a monitored unit); a cleared condition resolves
 it; a later occurrence is a new episode with a new id.
+
+The pharmacist queue's actions (:mod:`monitor.clinical.actions`) shape what is published:
+while an episode is snoozed its re-sends at the same or a lower severity are tracked in
+state but not published; a rise above the snoozed severity publishes at once and ends the
+snooze; the snooze's end (event time) publishes an ``updated`` record with reason
+``snooze_expired`` so the alert returns to the worklist; resolutions always publish. A
+rise also clears an acknowledgement (new facts deserve a new look).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any, Callable
 from ..alerts import AlertKind, AlertRecord, AlertStatus, Severity, make_alert_id
 from .context import ClinicalRules, Moment
 from .detectors.finding import Finding
+from .evidence import readable_evidence
 from .recommendations import recommendation, resolution_text
 from .state import Episode, PatientState
 
@@ -64,6 +72,8 @@ class EpisodeBook:
             return None
         reason = hold(episode) if hold is not None else default_reason
         if reason is None:
+            if self._snooze_ended(episode):  # held open with no new finding: back on the worklist as it was
+                self._publish_update(kind, episode, Severity(episode.severity), episode.summary, "snooze_expired", {})
             return episode
         if reason == "condition_cleared" and self._retracted(episode):
             reason = "retracted"
@@ -94,6 +104,7 @@ class EpisodeBook:
             opened_at=raised_at,
             evidence=list(finding.evidence),
             details=_episode_memory(kind, finding, self.moment.t),
+            summary=finding.summary,
         )
         self.state.episodes[kind.value] = episode
         self.records.append(self._record(kind, episode, AlertStatus.OPEN, finding.severity, finding.summary,
@@ -104,19 +115,39 @@ class EpisodeBook:
         episode.details.update(_episode_memory(kind, finding, self.moment.t, keep=episode.details))
         previous = Severity(episode.severity)
         evidence_withdrawn = self._retracted(episode)
-        if finding.severity is previous and not evidence_withdrawn:
+        changed = finding.severity is not previous or evidence_withdrawn
+        snooze_ended = self._snooze_ended(episode)
+        if not changed and not snooze_ended:
             return
         if finding.severity.rank > previous.rank:
             reason = "severity_increased"
         elif finding.severity.rank < previous.rank:
             reason = "severity_decreased"
         else:
-            reason = "evidence_retracted"
-        episode.revision += 1
+            reason = "evidence_retracted" if evidence_withdrawn else "snooze_expired"
         episode.severity = finding.severity.value
         episode.evidence = list(finding.evidence)
-        self.records.append(self._record(kind, episode, AlertStatus.UPDATED, finding.severity, finding.summary,
-                                         reason, self.moment.t, finding.details))
+        episode.summary = finding.summary
+        if episode.snoozed:
+            if finding.severity.rank <= Severity(episode.snooze_severity or previous.value).rank:
+                return  # tracked, not published: the pharmacist snoozed this severity
+            episode.snoozed_until = episode.snooze_severity = None  # a rise breaks through the snooze
+        if reason == "severity_increased":
+            episode.acknowledged_at = episode.acknowledged_by = None
+        self._publish_update(kind, episode, finding.severity, finding.summary, reason, finding.details)
+
+    def _publish_update(self, kind: AlertKind, episode: Episode, severity: Severity, summary: str, reason: str,
+                        details: dict[str, Any]) -> None:
+        episode.revision += 1
+        self.records.append(self._record(kind, episode, AlertStatus.UPDATED, severity, summary, reason,
+                                         self.moment.t, details))
+
+    def _snooze_ended(self, episode: Episode) -> bool:
+        """True once, when event time reaches the end of the episode's snooze (which it clears)."""
+        if episode.snoozed_until is None or self.moment.t < episode.snoozed_until:
+            return False
+        episode.snoozed_until = episode.snooze_severity = None
+        return True
 
     def _retracted(self, episode: Episode) -> bool:
         return bool(self.moment.retracted_event_ids.intersection(episode.evidence))
@@ -144,6 +175,7 @@ class EpisodeBook:
             flags=flags,
             details=_public_details(details),
             trigger_event_id=trigger.event_id if trigger is not None else None,
+            evidence_items=readable_evidence(self.state, episode.evidence, self.rules.factors),
         )
 
 

@@ -100,6 +100,7 @@ class PatientProcessor:
         for order in state.orders.values():
             ends = order.ends_at(self.rules.one_time_active)
             due.append(ends if ends is not None and ends > t else None)
+        due.extend(episode.snoozed_until for episode in state.episodes.values())  # a snooze's end re-raises
         oih = state.episodes.get(AlertKind.OIH_SUSPECTED.value)
         if oih is not None:
             due.append(oih.details.get("last_signature_at", oih.opened_at) + self.rules.window)

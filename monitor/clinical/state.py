@@ -115,9 +115,18 @@ class Episode:
     opened_at: float
     evidence: list[str]
     details: dict[str, Any] = field(default_factory=dict)
-    # Room for the pharmacist queue's actions (acknowledge, snooze).
+    # The pharmacist queue's actions (monitor.clinical.actions), all in event time.
     snoozed_until: float | None = None
     acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    #: The severity the pharmacist snoozed: only a rise above it breaks through the snooze.
+    snooze_severity: str | None = None
+    #: The latest summary line, for the record a snooze expiry publishes without a new finding.
+    summary: str = ""
+
+    @property
+    def snoozed(self) -> bool:
+        return self.snoozed_until is not None
 
 
 @dataclass(slots=True)
@@ -175,7 +184,7 @@ class PatientState:
             "g": [list(item) for item in self.progressions],
             "e": {
                 kind: [ep.alert_id, ep.revision, ep.severity, ep.opened_at, ep.evidence, ep.details,
-                       ep.snoozed_until, ep.acknowledged_at]
+                       ep.snoozed_until, ep.acknowledged_at, ep.acknowledged_by, ep.snooze_severity, ep.summary]
                 for kind, ep in self.episodes.items()
             },
             "r": list(self.recent_ids),
@@ -196,8 +205,10 @@ class PatientState:
             state.orders[order.order_id] = order
         state.pain = [PainRecord(at, score, eid, site, allo) for at, score, eid, site, allo in data.get("s", [])]
         state.progressions = [(at, eid) for at, eid in data.get("g", [])]
-        for kind, (aid, rev, sev, opened, evidence, details, snoozed, acked) in data.get("e", {}).items():
-            state.episodes[kind] = Episode(aid, rev, sev, opened, list(evidence), dict(details), snoozed, acked)
+        for kind, (aid, rev, sev, opened, evidence, details, snoozed, acked, *queue) in data.get("e", {}).items():
+            by, snooze_severity, summary = (*queue, None, None, "")[:3]  # older records lack the queue's slots
+            state.episodes[kind] = Episode(aid, rev, sev, opened, list(evidence), dict(details), snoozed, acked,
+                                           by, snooze_severity, summary or "")
         state.recent_ids = deque(data.get("r", []))
         clock, last_event_at, *rest = data.get("k", [None, None])
         state.utc_offset = int(rest[0]) if rest else 0

@@ -30,6 +30,7 @@ class Worker:
                         MEDSAFETY_RX_TOPIC=f"rx-{ns}", MEDSAFETY_PAIN_TOPIC=f"pain-{ns}",
                         MEDSAFETY_PATIENT_TOPIC=f"adt-{ns}", MEDSAFETY_REPARTITION_TOPIC=f"rekey-{ns}",
                         MEDSAFETY_ALERTS_TOPIC=f"alerts-{ns}", MEDSAFETY_DEAD_LETTER_TOPIC=f"dlq-{ns}",
+                        MEDSAFETY_ACTIONS_TOPIC=f"actions-{ns}",
                         MEDSAFETY_ALLOWED_LATENESS="PT1S", MEDSAFETY_METRICS_PORT="0",
                         MEDSAFETY_SESSION_TIMEOUT="6")
         self.env.update({f"MEDSAFETY_{name.upper()}": value for name, value in settings.items()})
@@ -103,7 +104,7 @@ class Worker:
         """Poll /metrics until this worker owns every partition, has consumed every input
         record (a lag gauge of 0 for each input topic-partition) and holds no event: all
         it will publish for the input so far is acknowledged (gauges are set after acks)."""
-        inputs = 4 * partitions  # three input topics and the re-key topic
+        inputs = 5 * partitions  # three input topics, the re-key topic and the actions topic
         deadline = time.monotonic() + timeout
         metrics: dict[str, float] = {}
         while time.monotonic() < deadline:
