@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     app = create_baseline_app(args.broker, args.app_id, args.topics, args.expect, args.out)
-    faust.Worker(app, loglevel="warning", redirect_stdouts=False, quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warning", redirect_stdouts=False, quiet=True)
+    worker.spinner = None  # as the monitor does: faust's spinner turns DEBUG logging on (monitor.worker)
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":
