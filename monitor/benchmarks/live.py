@@ -270,7 +270,7 @@ def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> flo
         elapsed = time.perf_counter() - first_at
         rate = (count - first_count) / elapsed if elapsed > 0 and count > first_count else 0.0
         remaining = (total - count) / rate if rate else 1.0
-        time.sleep(0.01 if remaining < 0.3 else min(0.25, remaining / 4))  # polling progress
+        time.sleep(0.01 if remaining < 0.3 else min(0.5, remaining / 4))  # polling progress
         count, _ = monitor.processed()
     elapsed = time.perf_counter() - first_at
     return (total - first_count) / elapsed if elapsed > 0 else float("inf")
