@@ -49,7 +49,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ..broker import KAFKA_API_VERSION, EmbeddedBroker, ensure_topics
+from ..broker import KAFKA_API_VERSION, EmbeddedBroker, ensure_topics, stop_process
 from .feed import load_feed, patients_feed
 
 PARTITIONS = 4
@@ -114,12 +114,20 @@ def _producer(broker: str) -> KafkaProducer:
                          batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
 
 
-def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]]) -> int:
-    """Publish the feed as fast as the broker takes it, keyed by patient id; returns the count."""
+def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float | None = None) -> int:
+    """Publish the feed keyed by patient id; returns the count. Without ``rate`` as fast as
+    the broker takes it; with ``rate`` (events/s) paced, each event's times moved so that
+    it occurs now."""
     producer = _producer(broker)
     sent = 0
+    started = time.monotonic()
     try:
         for event in events:
+            if rate:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing a producer to an offered rate: time itself is the event
+                event = _occurring_now(event)
             producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
                           value=json.dumps(event, separators=(",", ":")).encode())
             sent += 1
@@ -129,29 +137,13 @@ def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]]) -> in
     return sent
 
 
-def publish_paced(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float) -> int:
-    """Publish at ``rate`` events/s with each event's times moved so that it occurs now."""
-    producer = _producer(broker)
-    sent = 0
-    started = time.monotonic()
-    try:
-        for event in events:
-            ahead = sent / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)  # pacing a producer to an offered rate: time itself is the event
-            now = datetime.now(timezone.utc)
-            shift = now - datetime.fromisoformat(event["occurred_at"])
-            stamped = dict(event)
-            for name in _TIME_FIELDS:
-                if stamped.get(name):
-                    stamped[name] = (datetime.fromisoformat(stamped[name]) + shift).isoformat()
-            producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
-                          value=json.dumps(stamped, separators=(",", ":")).encode())
-            sent += 1
-        producer.flush()
-    finally:
-        producer.close()
-    return sent
+def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
+    shift = datetime.now(timezone.utc) - datetime.fromisoformat(event["occurred_at"])
+    stamped = dict(event)
+    for name in _TIME_FIELDS:
+        if stamped.get(name):
+            stamped[name] = (datetime.fromisoformat(stamped[name]) + shift).isoformat()
+    return stamped
 
 
 def read_topic(broker: str, topic: str) -> Iterator[Any]:
@@ -184,16 +176,6 @@ def peak_rss_mb(pid: int) -> float:
     return kib / 1024
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 class MonitorProcess:
     """A ``medmon worker`` child process and its /metrics."""
 
@@ -208,7 +190,7 @@ class MonitorProcess:
                 self.url = match.group(1)
                 return
             if self.process.poll() is not None or time.monotonic() > deadline:
-                _stop(self.process)
+                stop_process(self.process)
                 raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)  # a child process printing its address: nothing to await
 
@@ -246,7 +228,7 @@ class MonitorProcess:
         return self.wait(done, "caught up", timeout=timeout)
 
     def stop(self) -> None:
-        _stop(self.process)
+        stop_process(self.process)
 
 
 def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> float:
@@ -294,7 +276,7 @@ def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout
         time.sleep(0.05)  # the file is written in one call; let it land
         result = json.loads(out.read_text())
     finally:
-        _stop(process)
+        stop_process(process)
     elapsed = result["last"] - result["first"]
     return (result["count"] - 1) / elapsed if elapsed > 0 else float("inf")
 
@@ -350,7 +332,7 @@ def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds:
         monitor.wait(lambda m: m.get("medsafety_ready") == 1 and m.get("medsafety_assigned_partitions") == PARTITIONS,
                      "became ready", timeout=120)
         feed = islice(patients_feed(source, max(1_000, events // 5)), events)
-        sent = publish_paced(broker, topics, feed, rate)
+        sent = publish(broker, topics, feed, rate)
         monitor.caught_up(held=True, timeout=120)
     finally:
         monitor.stop()
