@@ -54,7 +54,7 @@ from .feed import load_feed, patients_feed
 
 PARTITIONS = 4
 FULL_PATIENTS = (1_000, 10_000, 100_000)
-QUICK_PATIENTS = (1_000, 2_000)
+QUICK_PATIENTS = (500, 1_500)
 _TOPIC_FOR_TYPE = {"prescription": "rx", "pain_score": "pain", "patient_update": "adt"}
 _TIME_FIELDS = ("occurred_at", "end_at")
 
@@ -103,7 +103,8 @@ class Topics:
                    MEDSAFETY_PARTITIONS=str(PARTITIONS), MEDSAFETY_RX_TOPIC=self.names["rx"],
                    MEDSAFETY_PAIN_TOPIC=self.names["pain"], MEDSAFETY_PATIENT_TOPIC=self.names["adt"],
                    MEDSAFETY_REPARTITION_TOPIC=self.names["rekey"], MEDSAFETY_ALERTS_TOPIC=self.names["alerts"],
-                   MEDSAFETY_DEAD_LETTER_TOPIC=self.names["dlq"])
+                   MEDSAFETY_DEAD_LETTER_TOPIC=self.names["dlq"],
+                   MEDSAFETY_SESSION_TIMEOUT="6")  # a quicker group join, as the integration tests
         env.update({f"MEDSAFETY_{name.upper()}": value for name, value in settings.items()})
         return env
 
@@ -404,11 +405,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help=f"small sizes ({' and '.join(map(str, QUICK_PATIENTS))} patients, a 6 s latency phase)")
+                        help=f"small sizes ({' and '.join(map(str, QUICK_PATIENTS))} patients, a 5 s latency phase)")
     parser.add_argument("--patients", type=int, nargs="+", help="active patients of each feed "
                         f"(default {' '.join(map(str, FULL_PATIENTS))})")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s of the latency phase")
-    parser.add_argument("--latency-seconds", type=float, help="length of the latency phase (default 30, quick 6)")
+    parser.add_argument("--latency-seconds", type=float, help="length of the latency phase (default 30, quick 5)")
     parser.add_argument("--latency-lateness", type=float, default=0.1,
                         help="allowed lateness (s) of the latency phase's worker (default 0.1)")
     parser.add_argument("--broker", help="bootstrap servers of a running Kafka (default: start the embedded broker)")
@@ -419,7 +420,7 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import FEED_PATH
 
     sizes = args.patients or (QUICK_PATIENTS if args.quick else FULL_PATIENTS)
-    seconds = args.latency_seconds or (6.0 if args.quick else 30.0)
+    seconds = args.latency_seconds or (5.0 if args.quick else 30.0)
     source = load_feed(FEED_PATH)
     progress = sys.stderr
     with tempfile.TemporaryDirectory(prefix="medsafety-bench-") as tmp:
