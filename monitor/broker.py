@@ -93,14 +93,8 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, timeout=10)
 
     def wait(self) -> None:
         """Block until the broker process exits."""
@@ -113,6 +107,18 @@ class EmbeddedBroker:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Terminate a child process and reap it; kill it if it does not stop within ``timeout``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_broker(url: str, timeout: float, alive=lambda: True) -> None:  # type: ignore[no-untyped-def]

@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="no broker: replay the feed through the detectors and print the final queue")
     demo.add_argument("--out", metavar="PATH", help="with --offline: also write every alert record here (NDJSON)")
     demo.set_defaults(run=_demo)
+
+    from .benchmarks.live import add_arguments as add_bench_arguments
+
+    bench = sub.add_parser("bench", help="benchmark the live worker against a bare faust agent (one broker, one run)")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -254,6 +260,12 @@ def format_alert(r: AlertRecord) -> str:
     """One readable line per alert record (for terminals; the demo's data is synthetic)."""
     return (f"{r.raised_at:%Y-%m-%d %H:%M} {r.status.value:<8} {r.severity.value:<8} {r.kind.value:<28} "
             f"{r.patient_id:<12} {r.summary}")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmarks.live import run
+
+    return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

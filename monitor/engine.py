@@ -93,7 +93,9 @@ class Engine:
         if occurred < self.watermark:
             self.stats.late += 1
             return self._process(event)
-        heapq.heappush(self._held, (*event_sort_key(event), next(self._seq), event))
+        # The event time as a float first: heap comparisons then rarely reach the aware
+        # datetimes of the sort key (slow to compare), and release needs no conversion.
+        heapq.heappush(self._held, (occurred, *event_sort_key(event), next(self._seq), event))
         self._held_by_patient.setdefault(patient_id, {})[event.event_id] = event
         self.touched.add(patient_id)  # a durable store keeps held events too
         if occurred > self.max_event_time:
@@ -167,7 +169,7 @@ class Engine:
 
     def _release(self, ready) -> list[AlertRecord]:  # type: ignore[no-untyped-def]
         records: list[AlertRecord] = []
-        while self._held and ready(self._held[0][0].timestamp()):
+        while self._held and ready(self._held[0][0]):
             event = heapq.heappop(self._held)[-1]
             patient_held = self._held_by_patient[event.patient.id]
             del patient_held[event.event_id]

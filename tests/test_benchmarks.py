@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
+import pytest
+
 from monitor.benchmarks import replay
 from monitor.benchmarks.feed import load_feed, scaled_events
+from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 
 
@@ -33,3 +36,22 @@ def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
     assert run["events"] == 2000 and run["alert_records"] > 0
     assert run["baseline_events_per_s"] > 0 and run["monitor_events_per_s"] > 0
     assert 0 < run["ratio"] and run["monitor_peak_rss_mb"] > run["baseline_peak_rss_mb"] > 0
+
+
+@pytest.mark.integration
+def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
+    """``medmon bench --quick`` on the embedded broker: every field present and coherent."""
+    out = tmp_path / "bench.json"
+    assert medmon(["bench", "--quick", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["baseline_events_per_s"] > 0 and result["monitor_events_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["monitor_events_per_s"] / result["baseline_events_per_s"], rel=0.01)
+    assert 0 <= result["latency_p50_ms"] <= result["latency_p99_ms"]
+    assert result["latency_allowed_lateness_ms"] == 100 and result["latency"]["samples"] > 0
+    assert result["state_bytes_per_patient"] > 0 and result["peak_rss_mb"] > 0
+    rows = result["scaling"]
+    assert [row["patients"] for row in rows] == [500, 1_500]
+    for row in rows:
+        assert row["events"] > row["patients"] and row["active_patients"] > 0 and row["alert_records"] > 0
+        assert row["state_bytes_per_patient"] > 0 and row["peak_rss_mb"] > 0
+        assert row["ratio"] == pytest.approx(row["monitor_events_per_s"] / row["baseline_events_per_s"], rel=0.01)

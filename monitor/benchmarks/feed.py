@@ -69,3 +69,41 @@ def write_scaled_feed(source_path: str | Path, out: TextIO, events: int,
         out.write("\n")
         written += 1
     return written
+
+
+def patients_feed(source: list[dict[str, Any]], patients: int) -> Iterator[dict[str, Any]]:
+    """At least ``patients`` patients active at once, in the source's clinical mix.
+
+    Copies of ``source`` start one every ``span / copies`` within one span of the source's
+    event time, and the feed stops when that span ends: the first copy is complete, the
+    last has just begun, so about half of each copy's events are played (about eleven per
+    patient for the demo feed): the state of a busy census, not of finished stays.
+    ``copies`` is the fewest for which ``patients`` patients have an event in the span.
+    """
+    if not source:
+        return
+    times = [datetime.fromisoformat(event["occurred_at"]) for event in source]
+    start, span = min(times), max(times) - min(times)
+    first_seen: dict[str, timedelta] = {}
+    for event, at in zip(source, times):
+        first_seen.setdefault(event["patient"]["id"], at - start)
+    offsets = sorted(first_seen.values())
+
+    def seen(copies: int) -> int:
+        stride = span / copies
+        return sum(1 for k in range(copies) for offset in offsets if offset + stride * k < span)
+
+    low, high = 1, max(1, patients)  # seen(high) >= patients: each copy adds at least one patient
+    while low < high:
+        middle = (low + high) // 2
+        if seen(middle) >= patients:
+            high = middle
+        else:
+            low = middle + 1
+    copies = low
+    stride, end = span / copies, start + span
+    for event in scaled_events(source, stride):
+        if datetime.fromisoformat(event["occurred_at"]) >= end:
+            return
+        if int(event["patient"]["id"].rsplit("~", 1)[1]) < copies:
+            yield event

@@ -1,0 +1,59 @@
+"""The live benchmark's baseline: a bare faust agent that decodes each record and counts it.
+
+It runs on the same broker, topics and feed as the monitor (its own consumer group), with
+faust's defaults and its ordinary per-event ``async for``: the cost of faust's machinery
+with no work behind it. When it has counted ``--expect`` records it writes the wall times
+of its first and last record to ``--out`` (JSON) and keeps running until terminated.
+
+    python -m monitor.benchmarks.baseline_agent --broker HOST:PORT --app-id ID \\
+        --topics T1 T2 T3 --expect N --out PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import faust
+
+from ..worker import faust_broker
+
+
+def create_baseline_app(broker: str, app_id: str, topics: list[str], expect: int, out: Path) -> faust.App:
+    app = faust.App(app_id, broker=faust_broker(broker), store="memory://", key_serializer="raw",
+                    value_serializer="raw", web_enabled=False, consumer_auto_offset_reset="earliest")
+    source = app.topic(*topics, key_type=bytes, value_type=bytes)
+
+    @app.agent(source, name="baseline-count")
+    async def count(stream: faust.StreamT) -> None:
+        counted = 0
+        first = 0.0
+        async for value in stream:
+            json.loads(value)
+            counted += 1
+            if counted == 1:
+                first = time.time()
+            if counted == expect:
+                out.write_text(json.dumps({"first": first, "last": time.time(), "count": counted}))
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", required=True)
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--topics", nargs="+", required=True)
+    parser.add_argument("--expect", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    app = create_baseline_app(args.broker, args.app_id, args.topics, args.expect, args.out)
+    worker = faust.Worker(app, loglevel="warning", redirect_stdouts=False, quiet=True)
+    worker.spinner = None  # as the monitor does: faust's spinner turns DEBUG logging on (monitor.worker)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""Live benchmark (``medmon bench``): the real worker against a bare faust agent, in one run.
+
+On one broker (the embedded Tansu unless ``--broker``) and with the same generated feed
+(:func:`monitor.benchmarks.feed.patients_feed`: the demo feed's mix of orders, pain
+scores and updates tiled over N active patients), it measures:
+
+- **baseline**: a bare faust agent (:mod:`monitor.benchmarks.baseline_agent`) on the
+  feed's topics that decodes and counts each record, from its first record to its last;
+- **monitor**: the real ``medmon worker`` (every detector, the changelog-backed table,
+  alert publishing), from the first to the last event consumed, read off its
+  ``medsafety_events_processed_total`` counter;
+- **state**: bytes of the serialised table values per active patient (the latest value
+  of each key on the table's changelog topic) and the worker's peak RSS (``VmHWM``), at
+  each size of ``--patients``;
+- **alert latency**: a worker fed at a steady ``--rate`` with event times stamped at
+  publish, from the triggering record's Kafka timestamp to the alert record's Kafka
+  timestamp on the alerts topic (p50/p99). Exact event-time ordering holds every event
+  until the watermark (newest event time minus the allowed lateness) passes it, so this
+  phase runs with a small ``--latency-lateness`` (reported in the output); the hold is
+  part of the figure, by design.
+
+The feed is published before each consumer starts, and each timing starts at the first
+record consumed, so start-up and the group join are excluded. Every phase uses its own
+namespaced topics. Throughputs are compared as a ratio measured in the same run, never
+as absolute numbers.
+
+    medmon bench [--quick] [--patients 1000 10000 100000] [--json PATH] [--broker URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from ..broker import KAFKA_API_VERSION, EmbeddedBroker, ensure_topics, stop_process
+from .feed import load_feed, patients_feed
+
+PARTITIONS = 4
+FULL_PATIENTS = (1_000, 10_000, 100_000)
+QUICK_PATIENTS = (500, 1_500)
+_TOPIC_FOR_TYPE = {"prescription": "rx", "pain_score": "pain", "patient_update": "adt"}
+_TIME_FIELDS = ("occurred_at", "end_at")
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    """One size of the feed: throughputs of both consumers, and the monitor's state."""
+
+    patients: int  # asked for
+    events: int
+    active_patients: int  # the worker's gauge once the feed is processed
+    baseline_events_per_s: float
+    monitor_events_per_s: float
+    ratio: float  # monitor / baseline
+    state_bytes_per_patient: float
+    peak_rss_mb: float
+    alert_records: int
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    offered_events_per_s: float
+    events: int
+    allowed_lateness_ms: float
+    samples: int  # alert records with a triggering input record
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class Topics:
+    """A fresh namespace of the worker's topics (one per phase, so phases never mix)."""
+
+    def __init__(self, label: str) -> None:
+        ns = f"{label}-{uuid.uuid4().hex[:6]}"
+        self.app_id = f"medsafety-bench-{ns}"
+        self.names = {kind: f"bench-{kind}-{ns}" for kind in ("rx", "pain", "adt", "rekey", "alerts", "dlq")}
+
+    @property
+    def inputs(self) -> list[str]:
+        return [self.names["rx"], self.names["pain"], self.names["adt"]]
+
+    def worker_env(self, broker: str, **settings: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")}
+        env.update(MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=self.app_id, MEDSAFETY_METRICS_PORT="0",
+                   MEDSAFETY_PARTITIONS=str(PARTITIONS), MEDSAFETY_RX_TOPIC=self.names["rx"],
+                   MEDSAFETY_PAIN_TOPIC=self.names["pain"], MEDSAFETY_PATIENT_TOPIC=self.names["adt"],
+                   MEDSAFETY_REPARTITION_TOPIC=self.names["rekey"], MEDSAFETY_ALERTS_TOPIC=self.names["alerts"],
+                   MEDSAFETY_DEAD_LETTER_TOPIC=self.names["dlq"],
+                   MEDSAFETY_SESSION_TIMEOUT="6")  # a quicker group join, as the integration tests
+        env.update({f"MEDSAFETY_{name.upper()}": value for name, value in settings.items()})
+        return env
+
+
+# -- the feed ------------------------------------------------------------------------------
+def _producer(broker: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, acks="all", linger_ms=20,
+                         batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
+
+
+def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float | None = None) -> int:
+    """Publish the feed keyed by patient id; returns the count. Without ``rate`` as fast as
+    the broker takes it; with ``rate`` (events/s) paced, each event's times moved so that
+    it occurs now."""
+    producer = _producer(broker)
+    sent = 0
+    started = time.monotonic()
+    try:
+        for event in events:
+            if rate:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing a producer to an offered rate: time itself is the event
+                event = _occurring_now(event)
+            producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
+                          value=json.dumps(event, separators=(",", ":")).encode())
+            sent += 1
+        producer.flush()
+    finally:
+        producer.close()
+    return sent
+
+
+def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
+    shift = datetime.now(timezone.utc) - datetime.fromisoformat(event["occurred_at"])
+    stamped = dict(event)
+    for name in _TIME_FIELDS:
+        if stamped.get(name):
+            stamped[name] = (datetime.fromisoformat(stamped[name]) + shift).isoformat()
+    return stamped
+
+
+def read_topic(broker: str, topic: str) -> Iterator[Any]:
+    """Every record of ``topic`` up to its end offsets now."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, enable_auto_commit=False,
+                             group_id=None, max_partition_fetch_bytes=16 * 1024 * 1024,
+                             fetch_max_bytes=64 * 1024 * 1024)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + 600
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not read {topic} to its end offsets")
+            for messages in consumer.poll(timeout_ms=500, max_records=100_000).values():
+                yield from messages
+    finally:
+        consumer.close()
+
+
+# -- child processes -------------------------------------------------------------------------
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set of a live process (``VmHWM``), MB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kib / 1024
+
+
+class MonitorProcess:
+    """A ``medmon worker`` child process and its /metrics."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        deadline = time.monotonic() + 60
+        while True:
+            match = re.search(r"metrics (http://\S+/metrics)", log.read_text(errors="replace"))
+            if match:
+                self.url = match.group(1)
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                stop_process(self.process)
+                raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)  # a child process printing its address: nothing to await
+
+    def metrics(self) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for line in urllib.request.urlopen(self.url, timeout=30).read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def processed(self) -> tuple[float, dict[str, float]]:
+        metrics = self.metrics()
+        return sum(v for k, v in metrics.items() if k.startswith("medsafety_events_processed_total")), metrics
+
+    def wait(self, condition, what: str, timeout: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.log.read_text(errors='replace')[-2000:]}")
+            metrics = self.metrics()
+            if condition(metrics):
+                return metrics
+            time.sleep(0.1)  # polling a child process's observable progress
+        raise RuntimeError(f"worker never {what}")
+
+    def caught_up(self, held: bool = False, timeout: float = 300) -> dict[str, float]:
+        """Every input record consumed (lag 0 everywhere) and, with ``held``, no event held
+        either: then what the input caused is acknowledged. (With the default allowed
+        lateness an idle worker releases the last held events at the pace of wall time.)"""
+        def done(m: dict[str, float]) -> bool:
+            lags = [v for k, v in m.items() if k.startswith("medsafety_consumer_lag{")]
+            return (len(lags) == 4 * PARTITIONS and not any(lags)
+                    and (not held or m.get("medsafety_held_events") == 0))
+        return self.wait(done, "caught up", timeout=timeout)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> float:
+    """Events/s from the first to the last event the worker counts as processed.
+
+    Polls the counter: finely while waiting for the first batch and near the end, coarsely
+    in between (a scrape costs the worker a little)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        first_count, _ = monitor.processed()
+        if first_count > 0:
+            first_at = time.perf_counter()
+            break
+        if time.monotonic() > deadline or monitor.process.poll() is not None:
+            raise RuntimeError("the worker consumed nothing")
+        time.sleep(0.01)  # polling for the first record consumed
+    count = first_count
+    while count < total:
+        if time.monotonic() > deadline or monitor.process.poll() is not None:
+            raise RuntimeError(f"the worker processed {count:.0f} of {total} events")
+        elapsed = time.perf_counter() - first_at
+        rate = (count - first_count) / elapsed if elapsed > 0 and count > first_count else 0.0
+        remaining = (total - count) / rate if rate else 1.0
+        time.sleep(0.01 if remaining < 0.3 else min(0.5, remaining / 4))  # polling progress
+        count, _ = monitor.processed()
+    elapsed = time.perf_counter() - first_at
+    return (total - first_count) / elapsed if elapsed > 0 else float("inf")
+
+
+def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout: float) -> float:
+    """Events/s of the bare faust agent over the feed already on ``topics``."""
+    out = workdir / f"baseline-{topics.app_id}.json"
+    log = workdir / f"baseline-{topics.app_id}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")}
+    process = subprocess.Popen([sys.executable, "-m", "monitor.benchmarks.baseline_agent", "--broker", broker,
+                                "--app-id", f"{topics.app_id}-baseline", "--topics", *topics.inputs,
+                                "--expect", str(total), "--out", str(out)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + timeout
+        while not out.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"baseline agent failed:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)  # polling for the child's result file
+        time.sleep(0.05)  # the file is written in one call; let it land
+        result = json.loads(out.read_text())
+    finally:
+        stop_process(process)
+    elapsed = result["last"] - result["first"]
+    return (result["count"] - 1) / elapsed if elapsed > 0 else float("inf")
+
+
+def state_bytes_per_patient(broker: str, topics: Topics) -> tuple[float, int]:
+    """Mean size of the latest table value of each live key on the changelog, and the keys."""
+    from ..worker import STATE_TABLE
+
+    latest: dict[bytes, int] = {}
+    for record in read_topic(broker, f"{topics.app_id}-{STATE_TABLE}-changelog"):
+        if record.value is None:
+            latest.pop(record.key, None)
+        else:
+            latest[record.key] = len(record.value)
+    return (sum(latest.values()) / len(latest) if latest else 0.0), len(latest)
+
+
+# -- phases ----------------------------------------------------------------------------------
+def scale_row(broker: str, source: list[dict[str, Any]], patients: int, workdir: Path,
+              progress: Any) -> ScaleRow:
+    topics = Topics(f"p{patients}")
+    ensure_topics(broker, [*topics.inputs, topics.names["rekey"], topics.names["alerts"], topics.names["dlq"]],
+                  PARTITIONS)
+    total = publish(broker, topics, patients_feed(source, patients))
+    timeout = 120 + total / 200  # a generous floor of 200 events/s
+    print(f"  {patients} patients: {total} events published; baseline ...", file=progress, flush=True)
+    baseline = run_baseline(broker, topics, total, workdir, timeout)
+    print(f"  {patients} patients: baseline {baseline:.0f} events/s; monitor ...", file=progress, flush=True)
+    monitor = MonitorProcess(topics.worker_env(broker), workdir / f"worker-{topics.app_id}.log")
+    try:
+        rate = time_consumption(monitor, total, timeout)
+        metrics = monitor.caught_up()
+        rss = peak_rss_mb(monitor.process.pid)
+    finally:
+        monitor.stop()  # a clean stop flushes the producer: the changelog is complete
+    state, _keys = state_bytes_per_patient(broker, topics)
+    alerts = sum(v for k, v in metrics.items() if k.startswith("medsafety_alerts_total"))
+    print(f"  {patients} patients: monitor {rate:.0f} events/s", file=progress, flush=True)
+    return ScaleRow(patients=patients, events=total, active_patients=int(metrics.get("medsafety_active_patients", 0)),
+                    baseline_events_per_s=round(baseline, 1), monitor_events_per_s=round(rate, 1),
+                    ratio=round(rate / baseline, 4), state_bytes_per_patient=round(state, 1),
+                    peak_rss_mb=round(rss, 1), alert_records=int(alerts))
+
+
+def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds: float, lateness: float,
+                workdir: Path) -> LatencyRun:
+    """Alert latency at a steady offered rate, event times stamped at publish."""
+    topics = Topics("latency")
+    events = int(rate * seconds)
+    monitor = MonitorProcess(topics.worker_env(broker, allowed_lateness=f"PT{lateness:g}S"),
+                             workdir / f"worker-{topics.app_id}.log")
+    try:
+        monitor.wait(lambda m: m.get("medsafety_ready") == 1 and m.get("medsafety_assigned_partitions") == PARTITIONS,
+                     "became ready", timeout=120)
+        feed = islice(patients_feed(source, max(1_000, events // 5)), events)
+        sent = publish(broker, topics, feed, rate)
+        monitor.caught_up(held=True, timeout=120)
+    finally:
+        monitor.stop()
+    published_at: dict[str, int] = {}
+    for name in topics.inputs:
+        for record in read_topic(broker, name):
+            published_at[json.loads(record.value)["event_id"]] = record.timestamp
+    latencies = []
+    for record in read_topic(broker, topics.names["alerts"]):
+        trigger = json.loads(record.value).get("trigger_event_id")
+        if trigger in published_at:
+            latencies.append(max(0, record.timestamp - published_at[trigger]))
+    if not latencies:
+        raise RuntimeError("no alert with a triggering input record in the latency phase")
+    latencies.sort()
+    return LatencyRun(offered_events_per_s=rate, events=sent, allowed_lateness_ms=lateness * 1000,
+                      samples=len(latencies), p50_ms=float(statistics.median(latencies)),
+                      p99_ms=float(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]),
+                      max_ms=float(latencies[-1]))
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"python": sys.version.split()[0], "cpus": os.cpu_count(), "cpu_model": model}
+
+
+def report(rows: list[ScaleRow], latency: LatencyRun, broker_name: str) -> dict[str, Any]:
+    head = rows[-1]  # the largest feed: the longest, steadiest timing
+    return {
+        "broker": broker_name, **_machine(),
+        "baseline_events_per_s": head.baseline_events_per_s, "monitor_events_per_s": head.monitor_events_per_s,
+        "ratio": head.ratio, "throughput_patients": head.patients, "throughput_events": head.events,
+        "latency_p50_ms": latency.p50_ms, "latency_p99_ms": latency.p99_ms,
+        "latency_allowed_lateness_ms": latency.allowed_lateness_ms,
+        "latency_offered_events_per_s": latency.offered_events_per_s, "latency": asdict(latency),
+        "state_bytes_per_patient": head.state_bytes_per_patient, "peak_rss_mb": head.peak_rss_mb,
+        "scaling": [asdict(row) for row in rows],
+    }
+
+
+def print_table(result: dict[str, Any], out: Any) -> None:
+    print(f"medmon bench on {result['broker']} ({result['cpus']} CPUs, {result['cpu_model']}, "
+          f"Python {result['python']})", file=out)
+    print(f"{'patients':>9} {'events':>9} {'active':>8} {'baseline ev/s':>14} {'monitor ev/s':>13} {'ratio':>6} "
+          f"{'state B/patient':>16} {'peak RSS MB':>12} {'alerts':>7}", file=out)
+    for row in result["scaling"]:
+        print(f"{row['patients']:>9} {row['events']:>9} {row['active_patients']:>8} "
+              f"{row['baseline_events_per_s']:>14.0f} {row['monitor_events_per_s']:>13.0f} {row['ratio']:>6.2f} "
+              f"{row['state_bytes_per_patient']:>16.0f} {row['peak_rss_mb']:>12.1f} {row['alert_records']:>7}",
+              file=out)
+    lat = result["latency"]
+    print(f"alert latency at {lat['offered_events_per_s']:g} events/s offered, allowed lateness "
+          f"{lat['allowed_lateness_ms']:g} ms, {lat['samples']} alerts: p50 {lat['p50_ms']:.0f} ms, "
+          f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms", file=out)
+    print(f"ratio (monitor / baseline, {result['throughput_patients']} patients): {result['ratio']:.2f}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medmon bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small sizes ({' and '.join(map(str, QUICK_PATIENTS))} patients, a 5 s latency phase)")
+    parser.add_argument("--patients", type=int, nargs="+", help="active patients of each feed "
+                        f"(default {' '.join(map(str, FULL_PATIENTS))})")
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s of the latency phase")
+    parser.add_argument("--latency-seconds", type=float, help="length of the latency phase (default 30, quick 5)")
+    parser.add_argument("--latency-lateness", type=float, default=0.1,
+                        help="allowed lateness (s) of the latency phase's worker (default 0.1)")
+    parser.add_argument("--broker", help="bootstrap servers of a running Kafka (default: start the embedded broker)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import FEED_PATH
+
+    sizes = args.patients or (QUICK_PATIENTS if args.quick else FULL_PATIENTS)
+    seconds = args.latency_seconds or (5.0 if args.quick else 30.0)
+    source = load_feed(FEED_PATH)
+    progress = sys.stderr
+    with tempfile.TemporaryDirectory(prefix="medsafety-bench-") as tmp:
+        workdir = Path(tmp)
+        embedded = None if args.broker else EmbeddedBroker(log_path=workdir / "broker.log").start()
+        broker = args.broker or embedded.url  # type: ignore[union-attr]
+        try:
+            rows = [scale_row(broker, source, n, workdir, progress) for n in sizes]
+            print(f"  latency: {args.rate:g} events/s for {seconds:g} s ...", file=progress, flush=True)
+            latency = latency_run(broker, source, args.rate, seconds, args.latency_lateness, workdir)
+        finally:
+            if embedded is not None:
+                embedded.stop()
+    result = report(rows, latency, "embedded Tansu" if embedded is not None else f"Kafka at {broker}")
+    print_table(result, sys.stdout)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
