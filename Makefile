@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 
 .PHONY: setup demo test clean
 
-$(BIN)/medmon: pyproject.toml
+$(BIN)/medmon: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
 setup: $(BIN)/medmon
