@@ -49,10 +49,13 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from ..broker import KAFKA_API_VERSION, EmbeddedBroker, ensure_topics, stop_process
+from ..broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, stop_process
+from ..settings import ServiceSettings
 from .feed import load_feed, patients_feed
 
 PARTITIONS = 4
+#: Topics a worker consumes (inputs, re-key, alert actions): one lag gauge per partition each.
+CONSUMED_TOPICS = len(ServiceSettings.from_env({}).consumed_topics)
 FULL_PATIENTS = (1_000, 10_000, 100_000)
 QUICK_PATIENTS = (500, 1_500)
 _TOPIC_FOR_TYPE = {"prescription": "rx", "pain_score": "pain", "patient_update": "adt"}
@@ -91,7 +94,7 @@ class Topics:
     def __init__(self, label: str) -> None:
         ns = f"{label}-{uuid.uuid4().hex[:6]}"
         self.app_id = f"medsafety-bench-{ns}"
-        self.names = {kind: f"bench-{kind}-{ns}" for kind in ("rx", "pain", "adt", "rekey", "alerts", "dlq")}
+        self.names = {kind: f"bench-{kind}-{ns}" for kind in ("rx", "pain", "adt", "rekey", "actions", "alerts", "dlq")}
 
     @property
     def inputs(self) -> list[str]:
@@ -103,7 +106,7 @@ class Topics:
                    MEDSAFETY_PARTITIONS=str(PARTITIONS), MEDSAFETY_RX_TOPIC=self.names["rx"],
                    MEDSAFETY_PAIN_TOPIC=self.names["pain"], MEDSAFETY_PATIENT_TOPIC=self.names["adt"],
                    MEDSAFETY_REPARTITION_TOPIC=self.names["rekey"], MEDSAFETY_ALERTS_TOPIC=self.names["alerts"],
-                   MEDSAFETY_DEAD_LETTER_TOPIC=self.names["dlq"],
+                   MEDSAFETY_DEAD_LETTER_TOPIC=self.names["dlq"], MEDSAFETY_ACTIONS_TOPIC=self.names["actions"],
                    MEDSAFETY_SESSION_TIMEOUT="6")  # a quicker group join, as the integration tests
         env.update({f"MEDSAFETY_{name.upper()}": value for name, value in settings.items()})
         return env
@@ -111,7 +114,7 @@ class Topics:
 
 # -- the feed ------------------------------------------------------------------------------
 def _producer(broker: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, acks="all", linger_ms=20,
+    return KafkaProducer(bootstrap_servers=broker, **PRODUCER_OPTIONS, acks="all", linger_ms=20,
                          batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
 
 
@@ -224,7 +227,7 @@ class MonitorProcess:
         lateness an idle worker releases the last held events at the pace of wall time.)"""
         def done(m: dict[str, float]) -> bool:
             lags = [v for k, v in m.items() if k.startswith("medsafety_consumer_lag{")]
-            return (len(lags) == 4 * PARTITIONS and not any(lags)
+            return (len(lags) == CONSUMED_TOPICS * PARTITIONS and not any(lags)
                     and (not held or m.get("medsafety_held_events") == 0))
         return self.wait(done, "caught up", timeout=timeout)
 
