@@ -61,7 +61,7 @@ def make_alert_id(patient_id: str, kind: AlertKind, opening_event_id: str) -> st
 class AlertRecord(BaseModel):
     """One record of an alert episode, as published to the alerts topic."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)  # records carry patient ids
 
     alert_id: str
     revision: int = Field(ge=1)

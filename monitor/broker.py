@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 KAFKA_API_VERSION = (2, 5)
 #: Options of every kafka-python producer (see the module docstring).
-PRODUCER_OPTIONS: dict[str, Any] = {"api_version": KAFKA_API_VERSION, "enable_idempotence": False}
+#: One request in flight per connection: without idempotence, kafka-python's retries could
+#: otherwise land a retried batch after later ones and reorder a partition.
+PRODUCER_OPTIONS: dict[str, Any] = {"api_version": KAFKA_API_VERSION, "enable_idempotence": False,
+                                    "max_in_flight_requests_per_connection": 1}
 
 
 class BrokerError(RuntimeError):

@@ -91,8 +91,9 @@ def publish_files(paths: Iterable[str], url: str, rate: float | None = None, pro
         print(file=progress)
     if failures:
         raise PublishError(f"{len(failures)} of {sent} events were not acknowledged by the broker "
-                           f"(first: {type(failures[0]).__name__}); publish the file again: the monitor "
-                           "drops re-delivered events by event_id")
+                           f"(first: {type(failures[0]).__name__}); the feed on the topics is incomplete. Publishing "
+                           "the file again re-sends every event: the worker drops repeats it still remembers "
+                           "(RECENT_EVENT_IDS per patient), so prefer re-sending only what is missing")
     return sent, rejected
 
 
