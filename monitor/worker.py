@@ -142,7 +142,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         forget), and faust flushes the producer before it commits input offsets, so the
         guarantee is unchanged (at least once is the only mode: see settings)."""
         changelog = table.changelog_topic.get_topic_name()
-        sent = []
         for patient_id, stored in persist.items():
             key = patient_id.encode()
             value = stored.to_bytes() if stored is not None else None
@@ -150,12 +149,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 table.data.pop(key, None)
             else:
                 table.data[key] = value
-            sent.append(await app.producer.send(changelog, key, value, None, None, None))
-        # Wait for the broker's acknowledgements: faust's flush before a commit waits for
-        # batches but never raises, so a failed state write would otherwise be dropped
-        # silently and its input offsets committed anyway. A failure raises here instead.
-        for future in sent:
-            await future
+            await app.producer.send(changelog, key, value, None, None, None)
 
     def next_offset(tp: TP) -> int | None:
         """The next offset the agent will be handed on ``tp`` (None: not known yet).
