@@ -56,9 +56,14 @@ def test_schema_files_are_all_generated() -> None:
     assert on_disk == set(generated_schemas())
 
 
+def schema_and_example(name: str) -> tuple[dict, dict]:
+    """The generated JSON Schema of an event kind and its example document (a fresh copy)."""
+    schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return schema, json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+
+
 def test_schema_carries_conditional_dose_requirement() -> None:
-    schema = json.loads((SCHEMA_DIR / "prescription.schema.json").read_text(encoding="utf-8"))
-    document = json.loads((EXAMPLES / "prescription.json").read_text(encoding="utf-8"))
+    schema, document = schema_and_example("prescription")
     del document["frequency_per_day"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, schema)
@@ -78,8 +83,7 @@ def test_schema_carries_conditional_dose_requirement() -> None:
 ])
 def test_model_and_schema_agree_on_which_units_are_rates(dose_unit: str, continuous: bool) -> None:
     """A rate is a continuous dose and needs no frequency, in both the model and the schema."""
-    schema = json.loads((SCHEMA_DIR / "prescription.schema.json").read_text(encoding="utf-8"))
-    document = json.loads((EXAMPLES / "prescription.json").read_text(encoding="utf-8"))
+    schema, document = schema_and_example("prescription")
     del document["frequency_per_day"]
     document.update(dose=2, dose_unit=dose_unit)
     accepted_by_model = isinstance(decode_event(json.dumps(document).encode()), Prescription)
@@ -92,8 +96,7 @@ def test_model_and_schema_agree_on_which_units_are_rates(dose_unit: str, continu
 
 
 def test_action_schema_requires_what_the_model_requires() -> None:
-    schema = json.loads((SCHEMA_DIR / "alert_action.schema.json").read_text(encoding="utf-8"))
-    document = json.loads((EXAMPLES / "alert_action.json").read_text(encoding="utf-8"))
+    schema, document = schema_and_example("alert_action")
     del document["intervention"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(document, schema)
