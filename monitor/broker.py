@@ -13,6 +13,12 @@ records expire unacknowledged after the delivery timeout (6 feeds of 544 records
 lost 376; with idempotence off, 12 of 12 feeds complete). The monitor needs no producer
 idempotence: a record sent twice after a retry carries the same ``event_id`` and is
 dropped by the worker, as any re-delivery is.
+
+The end of a partition is the high watermark of a *fetch response* (:func:`at_end`), never
+ListOffsets alone: Tansu 0.6 answers ListOffsets(latest) with the base offset of the last
+record batch + 1, so a partition whose last batch held n records reads n - 1 short
+(measured: batches of 1, 1, 5, 3, 10, 1 records listed ends 1, 2, 3, 8, 11, 21 after 1, 2, 7,
+10, 20, 21 records; tests/integration/test_end_offsets.py). Its fetch high watermark is right.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import logging
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -191,3 +198,78 @@ def check_copartitioned(url: str, names: Iterable[str], security: Mapping[str, A
         raise BrokerError(f"input topics are not co-partitioned (partition counts {detail}); "
                           "give them equal partition counts")
     return next(iter(counts.values()))
+
+
+def at_end(position: int, listed_end: int | None, fetched_highwater: int | None) -> bool:
+    """Has a reader at ``position`` (the next offset it will read) reached the partition's end?
+
+    Only once a fetch response gave the high watermark: the listed end (ListOffsets) is a
+    lower bound that under-reports on the embedded broker (module docstring), so it can
+    hold the answer back but never give it."""
+    if fetched_highwater is None:
+        return False
+    return position >= max(fetched_highwater, listed_end or 0)
+
+
+def read_to_end(url: str, topic: str, timeout: float = 60.0, **options: Any) -> Iterator[ConsumerRecord]:
+    """Every record of ``topic`` from its start to its end as first seen (:func:`at_end`).
+
+    ``options`` go to kafka-python's KafkaConsumer (security, fetch sizes)."""
+    consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, enable_auto_commit=False,
+                             group_id=None, **options)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        listed = consumer.end_offsets(partitions)
+        ends: dict[TopicPartition, int] = {}  # the first fetched high watermark: the end "now"
+        deadline = time.monotonic() + timeout
+        while True:
+            for tp in partitions:
+                if tp not in ends and consumer.highwater(tp) is not None:
+                    ends[tp] = consumer.highwater(tp)
+            if all(at_end(consumer.position(tp), listed[tp], ends.get(tp)) for tp in partitions):
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(f"could not read {topic} to its end within {timeout:.0f} s")
+            for messages in consumer.poll(timeout_ms=500, max_records=100_000).values():
+                yield from messages
+    finally:
+        consumer.close()
+
+
+def fetched_ends(url: str, listed: Mapping[TopicPartition, int], timeout: float = 15.0,
+                 **options: Any) -> dict[TopicPartition, int]:
+    """The true end offsets of partitions whose listed ends (ListOffsets) may under-report.
+
+    One fetch per partition from its listed end - 1, the last batch's base offset on the
+    embedded broker (a listed end is at least 1 whenever a partition holds a record), and
+    the fetch response's high watermark. Equal to ``listed`` on Apache Kafka. A partition
+    the broker does not answer for within ``timeout`` keeps its listed end (logged)."""
+    ends = dict(listed)
+    if not ends:
+        return ends
+    consumer = KafkaConsumer(bootstrap_servers=url, api_version=KAFKA_API_VERSION, enable_auto_commit=False,
+                             group_id=None, auto_offset_reset="latest", max_partition_fetch_bytes=64 * 1024,
+                             **options)
+    try:
+        consumer.assign(list(ends))
+        for tp, end in ends.items():
+            consumer.seek(tp, max(0, end - 1))
+        deadline = time.monotonic() + timeout
+        pending = set(ends)
+        while pending and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200, max_records=1, update_offsets=False)
+            for tp in list(pending):
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    ends[tp] = max(ends[tp], highwater)
+                    pending.discard(tp)
+        if pending:
+            log.warning("no fetch response for %d partitions within %.0f s: their listed ends are kept",
+                        len(pending), timeout)
+        return ends
+    finally:
+        consumer.close()

@@ -22,11 +22,13 @@ from typing import Any
 
 import faust
 from faust.types import TP
+from kafka import TopicPartition
 
+from .broker import at_end, fetched_ends
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
 from .health import Health
-from .kafka_clients import faust_credentials
+from .kafka_clients import faust_credentials, security_options
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
@@ -42,9 +44,40 @@ def faust_broker(url: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in url.split(",") if host.strip()]
 
 
+class MonitorApp(faust.App):
+    """faust's App whose consumer answers end offsets from a fetch response.
+
+    faust recovers a table by reading its changelog up to the end offsets it lists
+    (``Consumer.highwaters``, ListOffsets). The embedded broker lists the last batch's base
+    offset + 1 (:mod:`monitor.broker`), so recovery could stop short of a partition's last
+    changelog batch, and a restarted worker resumed with states older than its committed
+    offsets: after SIGKILL, alerts graded on a missing age or resolutions lost. The
+    corrected ends cost one small fetch per partition, once per recovery.
+    ``listed_highwaters`` keeps the plain listing for the 2 s broker probe."""
+
+    #: Bootstrap address and kafka-python security options of the end-offset fetch.
+    end_offset_url: str = ""
+    end_offset_options: dict[str, Any] = {}
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        listed_highwaters = consumer.highwaters
+        url, options = self.end_offset_url, self.end_offset_options
+
+        async def highwaters(*partitions: TP) -> dict[TP, int]:
+            listed = await listed_highwaters(*partitions)
+            ends = await asyncio.to_thread(fetched_ends, url, {TopicPartition(*tp): end for tp, end in listed.items()},
+                                           **options)
+            return {TP(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+        consumer.listed_highwaters = listed_highwaters
+        consumer.highwaters = highwaters  # an instance attribute: faust's Recovery calls it
+        return consumer
+
+
 def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str,
                health: Health | None = None) -> faust.App:
-    app = faust.App(
+    app = MonitorApp(
         service.app_id,
         broker=faust_broker(broker_url),
         store="memory://",
@@ -75,6 +108,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         # worker joined and left (tests/integration/test_resilience.py).
         table_standby_replicas=0,
     )
+    app.end_offset_url, app.end_offset_options = broker_url, security_options(service)
     inputs = app.topic(*service.consumed_topics, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
@@ -165,25 +199,22 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         committed = app.consumer._committed_offset.get(tp)  # noqa: SLF001 - see docstring
         return committed if committed else None
 
-    def caught_up(topic: str, partition: int) -> bool:
-        """Known to have nothing more to deliver: an end offset is known (from a fetch
-        response, else from the probe's end-offsets request) and this worker has reached
-        it. Unknown is *not* caught up: a worker that starts on a full backlog gets its
-        first orders before any fetch response of the pain-score topic, and counting that
-        topic idle then made its scores late (wrong severities after a restart)."""
-        tp = TP(topic, partition)
+    def fetched_highwater(tp: TP) -> int | None:
         try:
-            highwater = app.consumer.highwater(tp)
-        except Exception:  # noqa: BLE001 - not fetched yet
-            highwater = None
-        if highwater is None:
-            highwater = end_offsets.get(tp)
-        if highwater is None:
-            return False
-        if highwater == 0:
-            return True  # an empty topic-partition
-        reached = next_offset(tp)
-        return reached is not None and highwater <= reached
+            return app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not assigned or not fetched yet
+            return None
+
+    def caught_up(topic: str, partition: int) -> bool:
+        """Known to have nothing more to deliver: a fetch response gave the end offset and
+        this worker has reached it (and the probe's listed end, a lower bound: see
+        :func:`monitor.broker.at_end`). Unknown is *not* caught up: a worker that starts on
+        a full backlog gets its first orders before any fetch response of the pain-score
+        topic, and counting that topic idle then made its scores late (wrong severities
+        after a restart); so did trusting the embedded broker's listed ends, which
+        under-report."""
+        tp = TP(topic, partition)
+        return at_end(next_offset(tp) or 0, end_offsets.get(tp), fetched_highwater(tp))
 
     def lagging(topic: str, partition: int) -> bool:
         """Records of this topic-partition may still come (see :func:`caught_up`)."""
@@ -234,7 +265,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             return
         tps = [tp for tp in assigned if tp.topic in input_names]
         try:
-            ends = await asyncio.wait_for(consumer.highwaters(*(tps or assigned)), timeout=BROKER_PROBE_TIMEOUT)
+            ends = await asyncio.wait_for(consumer.listed_highwaters(*(tps or assigned)),  # type: ignore[attr-defined]
+                                          timeout=BROKER_PROBE_TIMEOUT)
         except Exception:  # noqa: BLE001 - any failure to answer is an outage for readiness
             if health.broker_connected:
                 metrics.broker_disconnects.inc()
@@ -249,10 +281,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         metrics.broker_connected.set(1)
         metrics.ready.set(health.ready())
         for tp in tps:
-            highwater = ends.get(tp)
-            if highwater is None:
+            listed = ends.get(tp)
+            if listed is None:
                 continue
-            end_offsets[tp] = highwater
+            end_offsets[tp] = listed
+            highwater = max(listed, fetched_highwater(tp) or 0)  # listed ends can under-report
             if tp in processed:
                 done = processed[tp] + 1
             else:  # nothing processed since this worker took the partition

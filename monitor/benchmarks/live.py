@@ -47,9 +47,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
-from ..broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, stop_process
+from ..broker import PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
 from ..settings import ServiceSettings
 from .feed import load_feed, patients_feed
 
@@ -151,25 +151,9 @@ def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_topic(broker: str, topic: str) -> Iterator[Any]:
-    """Every record of ``topic`` up to its end offsets now."""
-    consumer = KafkaConsumer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, enable_auto_commit=False,
-                             group_id=None, max_partition_fetch_bytes=16 * 1024 * 1024,
-                             fetch_max_bytes=64 * 1024 * 1024)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        consumer.seek_to_beginning()
-        end = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + 600
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"could not read {topic} to its end offsets")
-            for messages in consumer.poll(timeout_ms=500, max_records=100_000).values():
-                yield from messages
-    finally:
-        consumer.close()
+    """Every record of ``topic`` up to its end now."""
+    return read_to_end(broker, topic, timeout=600, max_partition_fetch_bytes=16 * 1024 * 1024,
+                       fetch_max_bytes=64 * 1024 * 1024)
 
 
 # -- child processes -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from ..alerts import AlertRecord
+from ..broker import at_end
 from ..events import AlertAction
 from ..kafka_clients import security_options
 from ..settings import ServiceSettings
@@ -111,7 +112,7 @@ class QueueService:
                     self._apply(tp.topic, message.value, message.timestamp / 1000.0)
             if not self._caught_up:
                 positions = {tp: await consumer.position(tp) for tp in self._ends}
-                if all(positions[tp] >= end for tp, end in self._ends.items()):
+                if all(at_end(positions[tp], end, consumer.highwater(tp)) for tp, end in self._ends.items()):
                     self._caught_up = True
                     self.metrics.caught_up.set(1)
                     log.info("queue caught up: %d alerts on the worklist", len(self.worklist.entries))

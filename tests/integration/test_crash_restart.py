@@ -24,12 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEED_EVENTS = len(FEED_PATH.read_text().splitlines())
 FEED_DUPLICATES = 2  # the demo feed re-delivers two events on purpose
-#: Printed by pytest -ra in CI; README "Delivery guarantees" and issue 5 carry the details.
-EMBEDDED_CRASH_SKIP = (
-    "embedded broker (Tansu 0.6): after SIGKILL and restart the alerts intermittently differ from the "
-    "offline result (in 2 of 4 steps in one run, none in another: an extra oih_suspected, a missing_laxative "
-    "graded as if the age were unknown), not seen on Apache Kafka in the same runs; under investigation, so "
-    "the crash matrix runs on Apache Kafka, production's broker")
 
 
 def queue_view(values: list[str]) -> dict[tuple[str, int], str]:
@@ -71,9 +65,7 @@ def applied_events(worker: Worker) -> float:
 
 @pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-written:8"])
 def test_killed_mid_feed_and_restarted_loses_no_alert(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      step: str, request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params.get("broker") == "embedded":
-        pytest.skip(EMBEDDED_CRASH_SKIP)
+                                                      step: str) -> None:
     expected = offline_alerts(tmp_path)
     crashing, restarted = crash_and_restart(broker, tmp_path, monkeypatch, step)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.broker import KAFKA_API_VERSION, ensure_topics
+from monitor.broker import KAFKA_API_VERSION, ensure_topics, read_to_end
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 from monitor.settings import ServiceSettings
@@ -79,26 +79,9 @@ class Worker:
             consumer.close()
         return records
 
-    def read_to_end(self, topic: str, committed_only: bool = False) -> list:
-        """Every record of ``topic`` up to its end offsets now (read_committed: the last
-        stable offsets, so open or aborted transactions are not counted)."""
-        consumer = KafkaConsumer(bootstrap_servers=self.broker, api_version=KAFKA_API_VERSION,
-                                 enable_auto_commit=False, group_id=None,
-                                 isolation_level="read_committed" if committed_only else "read_uncommitted")
-        try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(partitions)
-            consumer.seek_to_beginning()
-            end = consumer.end_offsets(partitions)
-            records: list = []
-            deadline = time.monotonic() + 60
-            while any(consumer.position(tp) < end[tp] for tp in partitions):
-                assert time.monotonic() < deadline, "could not read to the end offsets"
-                for messages in consumer.poll(timeout_ms=500).values():
-                    records.extend(messages)
-            return records
-        finally:
-            consumer.close()
+    def read_to_end(self, topic: str) -> list:
+        """Every record of ``topic`` up to its end now (monitor.broker.read_to_end)."""
+        return list(read_to_end(self.broker, topic))
 
     def wait_caught_up(self, partitions: int = 4, timeout: float = 180) -> dict[str, float]:
         """Poll /metrics until this worker owns every partition, has consumed every input
