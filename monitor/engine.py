@@ -35,6 +35,10 @@ from .events import AlertAction, AnyEvent, event_sort_key
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
 
+#: Marks a patient whose next deadline the engine has not computed (a state it did not
+#: schedule itself, e.g. one put into :attr:`Engine.states` from outside).
+_UNSCHEDULED = object()
+
 
 @dataclass(slots=True)
 class EngineStats:
@@ -72,7 +76,11 @@ class Engine:
         self._held_by_patient: dict[str, dict[str, AnyEvent]] = {}
         self._seq = itertools.count()
         self._deadlines: list[tuple[float, str]] = []
-        self._scheduled: dict[str, float] = {}
+        #: patient id -> the next deadline of that patient's current state (None: none).
+        #: Written by :meth:`_schedule` after every change the engine makes to a state, so
+        #: it always equals ``processor.next_deadline(state)``; heap entries that disagree
+        #: with it are stale.
+        self._scheduled: dict[str, float | None] = {}
         self._last_sweep = NEVER
         #: Patients whose state changed since the last :meth:`drain_touched` (to persist).
         self.touched: set[str] = set()
@@ -184,7 +192,14 @@ class Engine:
         if state is None:
             state = PatientState(patient_id)
         occurred = event.occurred_at.timestamp()
-        records = self.processor.run_until(state, occurred, inclusive=False)
+        # Deadlines due before this event are judged first. The engine already knows the
+        # next one of a state it scheduled (nothing changed the state since), which spares
+        # recomputing it for every event: only a deadline before the event needs the run.
+        due = self._scheduled.get(patient_id, _UNSCHEDULED) if patient_id in self.states else None
+        if due is _UNSCHEDULED or (due is not None and due < occurred):  # type: ignore[operator]
+            records = self.processor.run_until(state, occurred, inclusive=False)
+        else:
+            records = []
         outcome = self.processor.apply(state, event, max(occurred, state.clock))
         records.extend(outcome.records)
         if outcome.stale:
@@ -204,10 +219,9 @@ class Engine:
 
     def _schedule(self, patient_id: str, state: PatientState) -> None:
         due = self.processor.next_deadline(state)
-        if due is None:
-            self._scheduled.pop(patient_id, None)
-        elif self._scheduled.get(patient_id) != due:
-            self._scheduled[patient_id] = due
+        previous = self._scheduled.get(patient_id, _UNSCHEDULED)
+        self._scheduled[patient_id] = due
+        if due is not None and previous != due:
             heapq.heappush(self._deadlines, (due, patient_id))
 
     def _run_deadlines(self, until: float) -> list[AlertRecord]:

@@ -19,6 +19,25 @@ class ClinicalRules:
     catalogue: DrugCatalogue
     factors: FactorSet
     care_units: object  # has ``is_monitored(unit) -> bool | None``
+    # Durations in seconds, read on hot paths (several times per event): derived once from
+    # the settings, which are frozen, so they can never disagree with them.
+    window: float = field(init=False, repr=False, compare=False)
+    one_time_active: float = field(init=False, repr=False, compare=False)
+    laxative_grace: float = field(init=False, repr=False, compare=False)
+    patient_idle_ttl: float = field(init=False, repr=False, compare=False)
+    rotation_window: float = field(init=False, repr=False, compare=False)
+    oih_min_exposure: float = field(init=False, repr=False, compare=False)
+    oih_pain_delay: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        for name, duration in (("window", settings.oih_window), ("one_time_active", settings.one_time_active),
+                               ("laxative_grace", settings.laxative_grace),
+                               ("patient_idle_ttl", settings.patient_idle_ttl),
+                               ("rotation_window", settings.rotation_window),
+                               ("oih_min_exposure", settings.oih_min_exposure),
+                               ("oih_pain_delay", settings.oih_pain_delay)):
+            object.__setattr__(self, name, duration.total_seconds())  # frozen dataclass
 
     @classmethod
     def from_settings(cls, settings: RuleSettings | None = None, care_units_path: str | None = None) -> "ClinicalRules":
@@ -30,15 +49,6 @@ class ClinicalRules:
             factors=FactorSet.named(settings.factor_set),
             care_units=load_care_units(care_units_path) if care_units_path else load_care_units(),
         )
-
-    # Durations in seconds, read on hot paths.
-    @property
-    def window(self) -> float:
-        return self.settings.oih_window.total_seconds()
-
-    @property
-    def one_time_active(self) -> float:
-        return self.settings.one_time_active.total_seconds()
 
 
 @dataclass(slots=True)

@@ -124,7 +124,7 @@ class PatientProcessor:
             self.prune(state, due)
 
     def _inactive_at(self, state: PatientState) -> float:
-        return state.last_event_at + self.rules.settings.patient_idle_ttl.total_seconds()
+        return state.last_event_at + self.rules.patient_idle_ttl
 
     def _expire(self, state: PatientState, t: float) -> list[AlertRecord]:
         """No event for ``patient_idle_ttl``: presume the patient gone (a missed discharge),

@@ -31,7 +31,7 @@ def laxative_deadline(state: PatientState, t: float, rules: ClinicalRules) -> fl
     clock = laxative_clock(state, t, rules)
     if clock is None:
         return None
-    deadline = clock[0] + rules.settings.laxative_grace.total_seconds()
+    deadline = clock[0] + rules.laxative_grace
     return deadline if deadline > t else None
 
 
@@ -40,13 +40,13 @@ def detect_missing_laxative(state: PatientState, moment: Moment, rules: Clinical
     if clock is None:
         return None
     started, opioids = clock
-    deadline = started + rules.settings.laxative_grace.total_seconds()
+    deadline = started + rules.laxative_grace
     if moment.t < deadline:
         return None
     opioids.sort(key=lambda item: (item[0].started_at, item[0].order_id))
     first_order = opioids[0][0]
     drugs = sorted({version.drug for _, version in opioids})
-    hours = rules.settings.laxative_grace.total_seconds() / 3600
+    hours = rules.laxative_grace / 3600
     return Finding(
         kind=AlertKind.MISSING_LAXATIVE,
         severity=Severity.HIGH if moment.elderly else Severity.WARNING,

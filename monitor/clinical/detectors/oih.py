@@ -43,9 +43,9 @@ def escalations(state: PatientState, t: float, rules: ClinicalRules) -> list[Esc
     settings = rules.settings
     window_start = t - rules.window
     timeline = mme_timeline(state, window_start, t, rules.factors, rules.one_time_active)
-    rotations = rotation_intervals(state, settings.rotation_window.total_seconds())
+    rotations = rotation_intervals(state, rules.rotation_window)
     exposed_since = exposure_start(state, window_start, rules.factors, rules.one_time_active)
-    min_exposure = settings.oih_min_exposure.total_seconds()
+    min_exposure = rules.oih_min_exposure
     found: list[Escalation] = []
     lowest: float | None = None
     for point in timeline:
@@ -82,7 +82,7 @@ def detect_oih(state: PatientState, moment: Moment, rules: ClinicalRules, curren
         return None
     if any(window_start <= at <= t for at, _ in state.progressions):
         return None
-    delay = settings.oih_pain_delay.total_seconds()
+    delay = rules.oih_pain_delay
     matches = []
     for escalation in escalations(state, t, rules):
         if current.complete and current.total <= escalation.baseline_mme + 1e-9:
@@ -189,7 +189,7 @@ def detect_escalation_during_oih(state: PatientState, moment: Moment, rules: Cli
     order = state.orders.get(trigger.order_id)
     if order is None or not order.versions[-1].flags & OPIOID:
         return None
-    rotations = rotation_intervals(state, rules.settings.rotation_window.total_seconds())
+    rotations = rotation_intervals(state, rules.rotation_window)
     if any(start <= moment.t <= end for start, end, _, _ in rotations):
         return None
     return _escalation_finding([trigger.event_id] + list(oih.evidence[:1]), before.total, current, moment)
