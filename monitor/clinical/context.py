@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from ..events import AnyEvent
-from ..knowledge import DrugCatalogue, FactorSet, PatientMME, load_care_units
+from ..knowledge import DrugCatalogue, FactorSet, MmeTotal, load_care_units
 from ..settings import RuleSettings
 from .state import PatientState
 
@@ -61,7 +61,7 @@ class Moment:
     monitored: bool
     flags: list[str] = field(default_factory=list)
     trigger: AnyEvent | None = None
-    mme_before: PatientMME | None = None
+    mme_before: MmeTotal | None = None
     retracted_event_ids: frozenset[str] = frozenset()
 
     @classmethod
@@ -71,7 +71,7 @@ class Moment:
         t: float,
         rules: ClinicalRules,
         trigger: AnyEvent | None = None,
-        mme_before: PatientMME | None = None,
+        mme_before: MmeTotal | None = None,
         retracted_event_ids: frozenset[str] = frozenset(),
     ) -> "Moment":
         flags: list[str] = []

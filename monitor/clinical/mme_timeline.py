@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..knowledge import DailyDose, FactorSet, OpioidExposure, PatientMME, patient_mme
+from ..knowledge import DailyDose, FactorSet, MmeTotal, OpioidExposure, PatientMME, mme_total, patient_mme
 from .state import OPIOID, Order, OrderVersion, PatientState
 
 
@@ -40,8 +40,11 @@ def mme_at(state: PatientState, t: float, factors: FactorSet) -> PatientMME:
     )
 
 
-def _is_exposed(mme: PatientMME) -> bool:
-    return any(order.counted for order in mme.orders)
+def mme_total_at(state: PatientState, t: float, factors: FactorSet) -> MmeTotal:
+    """:func:`mme_at` without the per-order breakdown (what the detectors compare): built
+    from the order versions directly, the doses exactly as :func:`exposure_of` gives them."""
+    return mme_total(tuple((version.drug, version.route, version.daily_amount, version.daily_unit, version.prn,
+                            version.for_oud) for _, version in state.active_versions(t, OPIOID)), factors)
 
 
 def opioid_change_times(state: PatientState, one_time_active: float) -> list[float]:
@@ -67,8 +70,8 @@ def mme_timeline(
     """Points of change in ``[start, end]``; the first point is the picture at ``start``."""
     points: list[MmePoint] = []
     for at in [start] + [t for t in opioid_change_times(state, one_time_active) if start < t <= end]:
-        mme = mme_at(state, at, factors)
-        point = MmePoint(at, mme.total, mme.complete, _is_exposed(mme))
+        mme = mme_total_at(state, at, factors)
+        point = MmePoint(at, mme.total, mme.complete, mme.exposed)
         if points and (points[-1].total, points[-1].complete, points[-1].exposed) == (
             point.total,
             point.complete,
@@ -85,7 +88,7 @@ def exposure_start(state: PatientState, t: float, factors: FactorSet, one_time_a
     for at in opioid_change_times(state, one_time_active):
         if at > t:
             break
-        if _is_exposed(mme_at(state, at, factors)):
+        if mme_total_at(state, at, factors).exposed:
             if start is None:
                 start = at
         else:

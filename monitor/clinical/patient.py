@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from ..alerts import AlertKind, AlertRecord
 from ..events import AnyEvent, OrderAction, PainScore, PatientRef, PatientUpdate, Prescription
-from ..knowledge import DrugClass, DrugInfo, PatientMME, daily_dose, is_oud_indication, infer_route
+from ..knowledge import DrugClass, DrugInfo, MmeTotal, PatientMME, daily_dose, is_oud_indication, infer_route
 from .context import ClinicalRules, Moment
 from .detectors.coprescription import detect_coprescriptions
 from .detectors.laxative import detect_missing_laxative, laxative_deadline
 from .detectors.oih import detect_escalation_during_oih, detect_oih, oih_hold_or_resolve
 from .lifecycle import EpisodeBook
-from .mme_timeline import mme_at
+from .mme_timeline import mme_at, mme_total_at
 from .state import (
     BENZODIAZEPINE,
     BOWEL_REGIMEN,
@@ -38,6 +38,7 @@ _CLASS_FLAGS = {
     DrugClass.NMDA_ANTAGONIST: NMDA_ANTAGONIST,
 }
 _NO_OPIOID = PatientMME(0.0, True, ())
+_NO_OPIOID_TOTAL = MmeTotal(0.0, True, False)
 
 
 @dataclass(slots=True)
@@ -157,13 +158,21 @@ class PatientProcessor:
         return book.records
 
     def mme(self, state: PatientState, t: float) -> PatientMME:
-        return self._mme(state, t)
-
-    def _mme(self, state: PatientState, t: float) -> PatientMME:
-        if not any(order.versions[-1].flags & OPIOID or order.versions[0].flags & OPIOID
-                   for order in state.orders.values()):
+        """The patient's MME at ``t`` with its per-order breakdown."""
+        if not self._has_opioid(state):
             return _NO_OPIOID
         return mme_at(state, t, self.rules.factors)
+
+    def _mme(self, state: PatientState, t: float) -> MmeTotal:
+        """The total the detectors compare (no per-order breakdown: cheaper, memoised)."""
+        if not self._has_opioid(state):
+            return _NO_OPIOID_TOTAL
+        return mme_total_at(state, t, self.rules.factors)
+
+    @staticmethod
+    def _has_opioid(state: PatientState) -> bool:
+        return any(order.versions[-1].flags & OPIOID or order.versions[0].flags & OPIOID
+                   for order in state.orders.values())
 
     # -- applying events ------------------------------------------------------------------
     @staticmethod

@@ -370,27 +370,95 @@ class PatientMME:
 _NO_OPIOID = PatientMME(0.0, True, ())
 
 
+#: What an order's MME depends on: (ingredient, route, daily amount, daily unit, prn,
+#: for_oud), as in :class:`OpioidExposure`. The order id is only carried into results.
+Dose = tuple[Any, Any, Any, Any, Any, Any]
+#: One order's computed part of the result: (normalized route, factor, mme, counted).
+_OrderPart = tuple[str | None, float | None, float | None, bool]
+
+
 def patient_mme(exposures: Iterable[OpioidExposure], factors: FactorSet) -> PatientMME:
     """Total daily MME of a patient's active opioid orders under ``factors``."""
-    items = list(exposures)
+    items = tuple(exposures)
     if not items:
         return _NO_OPIOID
-    routes = [normalize_route(e.route) if isinstance(e.route, str) else None for e in items]
-    names = [e.ingredient.strip().casefold() if isinstance(e.ingredient, str) else "" for e in items]
+    total, complete, parts = _totals(tuple(_dose(e) for e in items), factors)
+    return PatientMME(total, complete, tuple(
+        OrderMME(exposure.order_id, exposure.ingredient, route, exposure.daily.amount, exposure.daily.unit,
+                 factor, value, counted)
+        for exposure, (route, factor, value, counted) in zip(items, parts)))
+
+
+@dataclass(frozen=True, slots=True)
+class MmeTotal:
+    """A patient's total without the per-order breakdown: what the detectors compare."""
+
+    total: float
+    complete: bool
+    exposed: bool  # any order counted (opioid-use-disorder treatment alone is not exposure)
+
+
+_NO_OPIOID_TOTAL = MmeTotal(0.0, True, False)
+
+
+def _dose(exposure: OpioidExposure) -> Dose:
+    return (exposure.ingredient, exposure.route, exposure.daily.amount, exposure.daily.unit, exposure.prn,
+            exposure.for_oud)
+
+
+def mme_total(doses: tuple[Dose, ...], factors: FactorSet) -> MmeTotal:
+    """:func:`patient_mme`'s total, completeness and exposure for these doses (one
+    :data:`Dose` per active opioid order, in order).
+
+    The engine asks for it several times per event (before and after an order, at every
+    point of the OIH window's timeline), for many patients on the same regimens, so it is
+    memoised on everything the arithmetic reads: the factor set and the doses. Order ids
+    are not read (they are only copied into :func:`patient_mme`'s breakdown).
+    """
+    if not doses:
+        return _NO_OPIOID_TOTAL
+    if all(map(_memoisable, doses)):
+        return _memoised_total(doses, factors)
+    return _total(doses, factors)
+
+
+def _memoisable(dose: Dose) -> bool:
+    """Whether equal keys are bound to give identical results: exact types only, so 60 and
+    60.0 (equal, same hash, but written differently) or -0.0 and 0.0 never share an entry."""
+    ingredient, route, amount, unit, prn, for_oud = dose
+    return (type(ingredient) is str and (route is None or type(route) is str)
+            and (amount is None or (type(amount) is float and amount > 0))
+            and (unit is None or type(unit) is str) and type(prn) is bool and type(for_oud) is bool)
+
+
+@lru_cache(maxsize=8192)
+def _memoised_total(doses: tuple[Dose, ...], factors: FactorSet) -> MmeTotal:
+    return _total(doses, factors)
+
+
+def _total(doses: tuple[Dose, ...], factors: FactorSet) -> MmeTotal:
+    total, complete, parts = _totals(doses, factors)
+    return MmeTotal(total, complete, any(counted for *_, counted in parts))
+
+
+def _totals(doses: tuple[Dose, ...], factors: FactorSet) -> tuple[float, bool, tuple[_OrderPart, ...]]:
+    """The counting rules of :func:`patient_mme` (total, complete, per-order parts)."""
+    routes = [normalize_route(route) if isinstance(route, str) else None for _, route, *_ in doses]
+    names = [ingredient.strip().casefold() if isinstance(ingredient, str) else "" for ingredient, *_ in doses]
 
     def mme_with(i: int, methadone_mg: float) -> tuple[float | None, float | None]:
-        daily = items[i].daily
-        if daily.amount is None or daily.unit is None:
+        amount, unit = doses[i][2], doses[i][3]
+        if amount is None or unit is None:
             return None, None
-        factor = factors.factor(names[i], routes[i], daily.unit, methadone_mg)
-        return factor, (daily.amount * factor if factor is not None else None)
+        factor = factors.factor(names[i], routes[i], unit, methadone_mg)
+        return factor, (amount * factor if factor is not None else None)
 
-    counted = [not e.for_oud for e in items]
+    counted = [not for_oud for *_, for_oud in doses]
     # PRN tiers: per (ingredient, route) count the highest known PRN, plus any unknown one
     # (it might be the highest), so the total is a lower bound flagged incomplete.
     best: dict[tuple[str, str | None], tuple[float, int]] = {}
-    for i, exposure in enumerate(items):
-        if not exposure.prn or not counted[i]:
+    for i, (_, _, _, _, prn, _) in enumerate(doses):
+        if not prn or not counted[i]:
             continue
         _, value = mme_with(i, 0.0)  # the methadone tier is patient-wide: it cannot change the ranking
         if value is None:
@@ -403,31 +471,21 @@ def patient_mme(exposures: Iterable[OpioidExposure], factors: FactorSet) -> Pati
         counted[i] = True
 
     methadone_mg = 0.0
-    for i, exposure in enumerate(items):
-        daily = exposure.daily
-        if (counted[i] and names[i] == "methadone" and daily.amount is not None
-                and daily.unit in _PER_MG and factors.resolves_oral(names[i], routes[i])):
-            methadone_mg += daily.amount * _PER_MG[daily.unit]
+    for i, (_, _, amount, unit, _, _) in enumerate(doses):
+        if (counted[i] and names[i] == "methadone" and amount is not None
+                and unit in _PER_MG and factors.resolves_oral(names[i], routes[i])):
+            methadone_mg += amount * _PER_MG[unit]
 
-    total, complete, orders = 0.0, True, []
-    for i, exposure in enumerate(items):
+    total, complete, parts = 0.0, True, []
+    for i in range(len(doses)):
         factor, value = mme_with(i, methadone_mg)
         if counted[i]:
             if value is None:
                 complete = False
             else:
                 total += value
-        orders.append(OrderMME(
-            order_id=exposure.order_id,
-            ingredient=exposure.ingredient,
-            route=routes[i],
-            daily_dose=exposure.daily.amount,
-            daily_dose_unit=exposure.daily.unit,
-            factor=factor,
-            mme=value,
-            counted=counted[i],
-        ))
-    return PatientMME(total, complete, tuple(orders))
+        parts.append((routes[i], factor, value, counted[i]))
+    return total, complete, tuple(parts)
 
 
 # -- indication ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from statistics import median
 
 from ...alerts import AlertKind, Severity
 from ...events import OrderAction, Prescription
-from ...knowledge import PatientMME
+from ...knowledge import MmeTotal
 from ..context import ClinicalRules, Moment
 from ..mme_timeline import exposure_start, mme_timeline, rotation_intervals
 from ..state import OPIOID, Episode, PainRecord, PatientState
@@ -71,7 +71,7 @@ def _normalise_site(site: str | None) -> str | None:
     return " ".join(site.casefold().replace("_", " ").replace("-", " ").split()) if site else None
 
 
-def detect_oih(state: PatientState, moment: Moment, rules: ClinicalRules, current: PatientMME) -> Finding | None:
+def detect_oih(state: PatientState, moment: Moment, rules: ClinicalRules, current: MmeTotal) -> Finding | None:
     settings = rules.settings
     t = moment.t
     if not any(v.flags & OPIOID for order in state.orders.values() for v in order.versions):
@@ -102,7 +102,7 @@ def detect_oih(state: PatientState, moment: Moment, rules: ClinicalRules, curren
     return _finding(state, moment, rules, current, escalation, before, after, baseline, recent)
 
 
-def _finding(state: PatientState, moment: Moment, rules: ClinicalRules, current: PatientMME,
+def _finding(state: PatientState, moment: Moment, rules: ClinicalRules, current: MmeTotal,
              escalation: Escalation, before: list[PainRecord], after: list[PainRecord],
              baseline: float, recent: float) -> Finding:
     before_sites = {s for s in (_normalise_site(r.site) for r in before) if s}
@@ -148,7 +148,7 @@ def _finding(state: PatientState, moment: Moment, rules: ClinicalRules, current:
 
 
 def oih_hold_or_resolve(state: PatientState, moment: Moment, rules: ClinicalRules, episode: Episode,
-                        current: PatientMME) -> str | None:
+                        current: MmeTotal) -> str | None:
     """An open OIH episode whose signature no longer holds at this moment: the reason to
     resolve it, or None to keep it open (the signature may simply be between scores)."""
     t = moment.t
@@ -171,7 +171,7 @@ def oih_hold_or_resolve(state: PatientState, moment: Moment, rules: ClinicalRule
 
 
 def detect_escalation_during_oih(state: PatientState, moment: Moment, rules: ClinicalRules,
-                                 oih: Episode | None, current: PatientMME) -> Finding | None:
+                                 oih: Episode | None, current: MmeTotal) -> Finding | None:
     """A new or changed opioid order that raises the complete total while OIH is open."""
     if oih is None or oih.severity == Severity.INFO.value:
         return None
@@ -195,7 +195,7 @@ def detect_escalation_during_oih(state: PatientState, moment: Moment, rules: Cli
     return _escalation_finding([trigger.event_id] + list(oih.evidence[:1]), before.total, current, moment)
 
 
-def _escalation_finding(evidence: list[str], before_total: float, current: PatientMME, moment: Moment) -> Finding:
+def _escalation_finding(evidence: list[str], before_total: float, current: MmeTotal, moment: Moment) -> Finding:
     return Finding(
         kind=AlertKind.OPIOID_ESCALATION_DURING_OIH,
         severity=Severity.HIGH,
