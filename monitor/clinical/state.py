@@ -84,10 +84,16 @@ class Order:
         """When the latest version stops being active on its own (scheduled stop or
         the end of a one-time dose's effect), if it does."""
         latest = self.versions[-1]
-        ends = [t for t in (self.stopped_at, latest.end_at) if t is not None]
+        # The earliest of the candidates, the first of equal ones (as min() would), without
+        # building a list: this runs for every order at every deadline computation.
+        ends = self.stopped_at
+        if latest.end_at is not None and (ends is None or latest.end_at < ends):
+            ends = latest.end_at
         if latest.one_time:
-            ends.append(latest.at + one_time_active)
-        return min(ends) if ends else None
+            effect_ends = latest.at + one_time_active
+            if ends is None or effect_ends < ends:
+                ends = effect_ends
+        return ends
 
     def event_ids(self) -> set[str]:
         ids = {version.event_id for version in self.versions}
@@ -162,6 +168,9 @@ class PatientState:
         """Orders of a class active at ``t`` with the version in force."""
         found = []
         for order in self.orders.values():
+            versions = order.versions
+            if len(versions) == 1 and not versions[0].flags & flag:
+                continue  # its only version is of another class: no need to find the one in force
             version = order.version_at(t)
             if version is not None and version.flags & flag:
                 found.append((order, version))
