@@ -105,6 +105,9 @@ def _fhir_items(location: str, resource: dict, adapter: FhirAdapter) -> Iterator
 
 def merge_by_event_time(streams: Iterable[Iterator[SourceItem]]) -> Iterator[SourceItem]:
     """Interleave several files by event time; rejections keep their place in their file."""
+    streams = list(streams)
+    if len(streams) == 1:
+        return streams[0]  # one file: its own order, with no merge keys to compute
 
     def keyed(stream: Iterator[SourceItem]) -> Iterator[tuple[float, SourceItem]]:
         last = float("-inf")
