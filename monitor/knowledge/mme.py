@@ -382,7 +382,9 @@ def patient_mme(exposures: Iterable[OpioidExposure], factors: FactorSet) -> Pati
     items = tuple(exposures)
     if not items:
         return _NO_OPIOID
-    total, complete, parts = _totals(tuple(_dose(e) for e in items), factors)
+    doses = tuple(_dose(e) for e in items)
+    memoisable = all(map(_memoisable, doses))
+    total, complete, parts = _memoised_totals(doses, factors) if memoisable else _totals(doses, factors)
     return PatientMME(total, complete, tuple(
         OrderMME(exposure.order_id, exposure.ingredient, route, exposure.daily.amount, exposure.daily.unit,
                  factor, value, counted)
@@ -434,6 +436,13 @@ def _memoisable(dose: Dose) -> bool:
 @lru_cache(maxsize=8192)
 def _memoised_total(doses: tuple[Dose, ...], factors: FactorSet) -> MmeTotal:
     return _total(doses, factors)
+
+
+@lru_cache(maxsize=4096)
+def _memoised_totals(doses: tuple[Dose, ...], factors: FactorSet) -> tuple[float, bool, tuple[_OrderPart, ...]]:
+    """:func:`_totals` for :func:`patient_mme` (every alert record asks it for the MME of each
+    order in its evidence); the parts are immutable tuples, safe to share."""
+    return _totals(doses, factors)
 
 
 def _total(doses: tuple[Dose, ...], factors: FactorSet) -> MmeTotal:
