@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from ..events import AnyEvent
 from ..knowledge import DrugCatalogue, FactorSet, MmeTotal, load_care_units
 from ..settings import RuleSettings
-from .state import PatientState
+from .state import ANY_CLASS, ActiveOrders, PatientState, of_class
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,18 @@ class ClinicalRules:
 
 @dataclass(slots=True)
 class Moment:
-    """The patient at one event time: derived context and what triggered the look."""
+    """The patient at one event time: derived context and what triggered the look.
+
+    ``active`` is every order active at ``t`` with its version in force, found once for
+    all the detectors (each used to scan the orders for its classes again). A moment
+    therefore describes the state as it was when built: judge it before orders change.
+    """
 
     t: float
     age: int | None
     elderly: bool
     monitored: bool
+    active: ActiveOrders
     flags: list[str] = field(default_factory=list)
     trigger: AnyEvent | None = None
     mme_before: MmeTotal | None = None
@@ -88,11 +94,17 @@ class Moment:
             age=age,
             elderly=age is not None and age >= rules.settings.elderly_age,
             monitored=bool(monitored),
+            active=state.active_versions(t, ANY_CLASS),
             flags=flags,
             trigger=trigger,
             mme_before=mme_before,
             retracted_event_ids=retracted_event_ids,
         )
+
+    def active_of(self, flag: int) -> ActiveOrders:
+        """Orders of a class active at ``t`` with the version in force (as
+        :meth:`PatientState.active_versions` at ``t``)."""
+        return of_class(self.active, flag)
 
 
 def age_in_years(birth: date, t: float) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..knowledge import DailyDose, FactorSet, MmeTotal, OpioidExposure, PatientMME, mme_total, patient_mme
-from .state import OPIOID, Order, OrderVersion, PatientState
+from .state import OPIOID, ActiveOrders, Order, OrderVersion, PatientState
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +43,13 @@ def mme_at(state: PatientState, t: float, factors: FactorSet) -> PatientMME:
 def mme_total_at(state: PatientState, t: float, factors: FactorSet) -> MmeTotal:
     """:func:`mme_at` without the per-order breakdown (what the detectors compare): built
     from the order versions directly, the doses exactly as :func:`exposure_of` gives them."""
+    return mme_total_of(state.active_versions(t, OPIOID), factors)
+
+
+def mme_total_of(opioids: ActiveOrders, factors: FactorSet) -> MmeTotal:
+    """:func:`mme_total_at` over the opioid orders active at that time."""
     return mme_total(tuple((version.drug, version.route, version.daily_amount, version.daily_unit, version.prn,
-                            version.for_oud) for _, version in state.active_versions(t, OPIOID)), factors)
+                            version.for_oud) for _, version in opioids), factors)
 
 
 def opioid_change_times(state: PatientState, one_time_active: float) -> list[float]:

@@ -17,7 +17,7 @@ from .detectors.coprescription import detect_coprescriptions
 from .detectors.laxative import detect_missing_laxative, laxative_deadline
 from .detectors.oih import detect_escalation_during_oih, detect_oih, oih_hold_or_resolve
 from .lifecycle import EpisodeBook
-from .mme_timeline import mme_at, mme_total_at
+from .mme_timeline import mme_at, mme_total_at, mme_total_of
 from .state import (
     BENZODIAZEPINE,
     BOWEL_REGIMEN,
@@ -144,7 +144,7 @@ class PatientProcessor:
     def judge(self, state: PatientState, moment: Moment) -> list[AlertRecord]:
         rules = self.rules
         book = EpisodeBook(state, moment, rules, state.unit)
-        current = self._mme(state, moment.t)
+        current = mme_total_of(moment.active_of(OPIOID), rules.factors) if self._has_opioid(state) else _NO_OPIOID_TOTAL
         oih_finding = detect_oih(state, moment, rules, current)
         oih = book.settle(AlertKind.OIH_SUSPECTED, oih_finding,
                           hold=lambda episode: oih_hold_or_resolve(state, moment, rules, episode, current))

@@ -23,6 +23,11 @@ GABAPENTINOID = 4
 BOWEL_REGIMEN = 8
 SOFTENER_ONLY = 16
 NMDA_ANTAGONIST = 32
+#: Every class flag: an order version with none of them is never asked for.
+ANY_CLASS = OPIOID | BENZODIAZEPINE | GABAPENTINOID | BOWEL_REGIMEN | SOFTENER_ONLY | NMDA_ANTAGONIST
+
+#: Orders active at one time, each with the version in force, in the state's order.
+ActiveOrders = list[tuple["Order", "OrderVersion"]]
 
 #: "No time yet": before any event time.
 NEVER = float("-inf")
@@ -164,7 +169,7 @@ class PatientState:
             self.recent_ids.popleft()
 
     # -- queries ----------------------------------------------------------------------
-    def active_versions(self, t: float, flag: int) -> list[tuple[Order, OrderVersion]]:
+    def active_versions(self, t: float, flag: int) -> ActiveOrders:
         """Orders of a class active at ``t`` with the version in force."""
         found = []
         for order in self.orders.values():
@@ -224,6 +229,12 @@ class PatientState:
         state.clock = NEVER if clock is None else clock
         state.last_event_at = NEVER if last_event_at is None else last_event_at
         return state
+
+
+def of_class(active: ActiveOrders, flag: int) -> ActiveOrders:
+    """The orders of a class among ``active``, in the same order: what
+    ``state.active_versions(t, flag)`` gives when ``active`` is ``state.active_versions(t, ANY_CLASS)``."""
+    return [(order, version) for order, version in active if version.flags & flag]
 
 
 def _order_to_list(order: Order) -> list[Any]:

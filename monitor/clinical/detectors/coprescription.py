@@ -18,11 +18,11 @@ Active = list[tuple[Order, OrderVersion]]
 def detect_coprescriptions(state: PatientState, moment: Moment, rules: ClinicalRules) -> list[Finding]:
     if state.comfort_care:
         return []
-    opioids = _active(state, moment.t, OPIOID, rules)
+    opioids = _active(moment, OPIOID, rules)
     if not opioids:
         return []
-    benzos = _active(state, moment.t, BENZODIAZEPINE, rules)
-    gabas = _active(state, moment.t, GABAPENTINOID, rules)
+    benzos = _active(moment, BENZODIAZEPINE, rules)
+    gabas = _active(moment, GABAPENTINOID, rules)
     findings = []
     if benzos:
         findings.append(_opioid_benzodiazepine(opioids, benzos, gabas, moment, rules))
@@ -31,11 +31,12 @@ def detect_coprescriptions(state: PatientState, moment: Moment, rules: ClinicalR
     return findings
 
 
-def _active(state: PatientState, t: float, flag: int, rules: ClinicalRules) -> Active:
+def _active(moment: Moment, flag: int, rules: ClinicalRules) -> Active:
     """Active orders of a class; a one-time dose counts only while its effect lasts."""
+    t = moment.t
     found = []
-    for order, version in state.active_versions(t, flag):
-        if version.one_time and t >= version.at + rules.one_time_active:
+    for order, version in moment.active:
+        if not version.flags & flag or (version.one_time and t >= version.at + rules.one_time_active):
             continue
         found.append((order, version))
     return found

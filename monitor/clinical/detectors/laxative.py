@@ -8,19 +8,29 @@ from __future__ import annotations
 
 from ...alerts import AlertKind, Severity
 from ..context import ClinicalRules, Moment
-from ..state import BOWEL_REGIMEN, OPIOID, SOFTENER_ONLY, Order, OrderVersion, PatientState
+from ..state import BOWEL_REGIMEN, OPIOID, SOFTENER_ONLY, ActiveOrders, Order, OrderVersion, PatientState
 from .finding import Finding
+
+
+#: The classes the laxative rule reads (a softener only counts when the settings say so).
+_LAXATIVE_RULE_CLASSES = OPIOID | BOWEL_REGIMEN | SOFTENER_ONLY
 
 
 def laxative_clock(state: PatientState, t: float, rules: ClinicalRules) -> tuple[float, list[tuple[Order, OrderVersion]]] | None:
     """When the grace period started (the earliest active opioid order, one-time doses
     excluded) and those orders; None when there is no such opioid or a regimen is active."""
-    opioids = [(o, v) for o, v in state.active_versions(t, OPIOID) if not v.one_time]
+    return _clock(state.active_versions(t, _LAXATIVE_RULE_CLASSES), rules)
+
+
+def _clock(active: ActiveOrders, rules: ClinicalRules) -> tuple[float, list[tuple[Order, OrderVersion]]] | None:
+    """:func:`laxative_clock` over the orders active at that time (at least those of
+    :data:`_LAXATIVE_RULE_CLASSES`; any others are ignored)."""
+    opioids = [(o, v) for o, v in active if v.flags & OPIOID and not v.one_time]
     if not opioids:
         return None
     regimen_flags = BOWEL_REGIMEN | (SOFTENER_ONLY if rules.settings.docusate_counts_as_bowel_regimen else 0)
-    for _, version in state.active_versions(t, regimen_flags):
-        if not version.prn and not version.one_time:
+    for _, version in active:
+        if version.flags & regimen_flags and not version.prn and not version.one_time:
             return None
     started = min(order.started_at for order, _ in opioids)
     return started, opioids
@@ -36,7 +46,7 @@ def laxative_deadline(state: PatientState, t: float, rules: ClinicalRules) -> fl
 
 
 def detect_missing_laxative(state: PatientState, moment: Moment, rules: ClinicalRules) -> Finding | None:
-    clock = laxative_clock(state, moment.t, rules)
+    clock = _clock(moment.active, rules)
     if clock is None:
         return None
     started, opioids = clock

@@ -117,7 +117,7 @@ def _finding(state: PatientState, moment: Moment, rules: ClinicalRules, current:
     else:
         severity = Severity.HIGH if reasons else Severity.WARNING
     opioid_events = [v.event_id for _, v in state.active_versions(escalation.at, OPIOID)]
-    drugs = sorted({v.drug for _, v in state.active_versions(moment.t, OPIOID)})
+    drugs = sorted({v.drug for _, v in moment.active_of(OPIOID)})
     if escalation.rotation:
         summary = (f"Pain rose from median {baseline:g} to {recent:g} across an opioid rotation "
                    f"(computed MME {escalation.baseline_mme:g} -> {escalation.escalated_mme:g}; rotation, not escalation)")
