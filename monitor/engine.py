@@ -30,7 +30,7 @@ from .clinical.actions import apply_action
 from .clinical.context import ClinicalRules
 from .clinical.patient import PatientProcessor
 from .clinical.state import NEVER, PatientState
-from .events import AlertAction, AnyEvent, event_sort_key
+from .events import AlertAction, AnyEvent, event_order_key
 
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
@@ -97,13 +97,15 @@ class Engine:
         if (held is not None and event.event_id in held) or (state is not None and state.seen(event.event_id)):
             self.stats.duplicates += 1
             return []
-        occurred = event.occurred_at.timestamp()
+        order_key = event_order_key(event)
+        occurred = order_key[0] / 1_000_000  # exactly event.occurred_at.timestamp(), without a second conversion
         if occurred < self.watermark:
             self.stats.late += 1
-            return self._process(event)
-        # The event time as a float first: heap comparisons then rarely reach the aware
-        # datetimes of the sort key (slow to compare), and release needs no conversion.
-        heapq.heappush(self._held, (occurred, *event_sort_key(event), next(self._seq), event))
+            return self._process(event, occurred)
+        # The event time as a float first (release compares it with the watermark), then the
+        # sort key with the time as integer microseconds: ties on the float (events of the
+        # same instant) then compare integers, not aware datetimes.
+        heapq.heappush(self._held, (occurred, *order_key, next(self._seq), event))
         self._held_by_patient.setdefault(patient_id, {})[event.event_id] = event
         self.touched.add(patient_id)  # a durable store keeps held events too
         if occurred > self.max_event_time:
@@ -178,20 +180,21 @@ class Engine:
     def _release(self, ready) -> list[AlertRecord]:  # type: ignore[no-untyped-def]
         records: list[AlertRecord] = []
         while self._held and ready(self._held[0][0]):
-            event = heapq.heappop(self._held)[-1]
+            entry = heapq.heappop(self._held)
+            event = entry[-1]
             patient_held = self._held_by_patient[event.patient.id]
             del patient_held[event.event_id]
             if not patient_held:
                 del self._held_by_patient[event.patient.id]
-            records.extend(self._process(event))
+            records.extend(self._process(event, entry[0]))  # type: ignore[arg-type]
         return records
 
-    def _process(self, event: AnyEvent) -> list[AlertRecord]:
+    def _process(self, event: AnyEvent, occurred: float) -> list[AlertRecord]:
+        """Apply one event (``occurred``: its time as POSIX seconds) to its patient."""
         patient_id = event.patient.id
         state = self.states.get(patient_id)
         if state is None:
             state = PatientState(patient_id)
-        occurred = event.occurred_at.timestamp()
         # Deadlines due before this event are judged first. The engine already knows the
         # next one of a state it scheduled (nothing changed the state since), which spares
         # recomputing it for every event: only a deadline before the event needs the run.
@@ -200,7 +203,7 @@ class Engine:
             records = self.processor.run_until(state, occurred, inclusive=False)
         else:
             records = []
-        outcome = self.processor.apply(state, event, max(occurred, state.clock))
+        outcome = self.processor.apply(state, event, max(occurred, state.clock), occurred=occurred)
         records.extend(outcome.records)
         if outcome.stale:
             self.stats.stale += 1

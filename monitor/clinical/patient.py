@@ -56,11 +56,13 @@ class PatientProcessor:
         self.rules = rules
 
     # -- events ---------------------------------------------------------------------------
-    def apply(self, state: PatientState, event: AnyEvent, at: float) -> Outcome:
+    def apply(self, state: PatientState, event: AnyEvent, at: float, occurred: float | None = None) -> Outcome:
         """Apply ``event`` (occurred at its own time) and judge the patient at ``at``
-        (equal to the event's time unless the event arrived late)."""
+        (equal to the event's time unless the event arrived late). ``occurred`` is the
+        event's time as POSIX seconds when the caller has converted it already."""
         outcome = Outcome()
-        occurred = event.occurred_at.timestamp()
+        if occurred is None:
+            occurred = event.occurred_at.timestamp()
         self._update_context(state, event.patient)
         mme_before = None
         retracted: frozenset[str] = frozenset()
