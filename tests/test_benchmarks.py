@@ -11,6 +11,7 @@ import pytest
 
 from monitor.benchmarks import replay
 from monitor.benchmarks.feed import load_feed, scaled_events
+from monitor.benchmarks.live import QUICK_PATIENTS
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 
@@ -50,7 +51,7 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert result["latency_allowed_lateness_ms"] == 100 and result["latency"]["samples"] > 0
     assert result["state_bytes_per_patient"] > 0 and result["peak_rss_mb"] > 0
     rows = result["scaling"]
-    assert [row["patients"] for row in rows] == [500, 1_500]
+    assert [row["patients"] for row in rows] == list(QUICK_PATIENTS)
     for row in rows:
         assert row["events"] > row["patients"] and row["active_patients"] > 0 and row["alert_records"] > 0
         assert row["state_bytes_per_patient"] > 0 and row["peak_rss_mb"] > 0

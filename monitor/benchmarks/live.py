@@ -57,7 +57,7 @@ PARTITIONS = 4
 #: Topics a worker consumes (inputs, re-key, alert actions): one lag gauge per partition each.
 CONSUMED_TOPICS = len(ServiceSettings.from_env({}).consumed_topics)
 FULL_PATIENTS = (1_000, 10_000, 100_000)
-QUICK_PATIENTS = (500, 1_500)
+QUICK_PATIENTS = (300, 600)
 _TOPIC_FOR_TYPE = {"prescription": "rx", "pain_score": "pain", "patient_update": "adt"}
 _TIME_FIELDS = ("occurred_at", "end_at")
 
