@@ -10,13 +10,7 @@ batch passes them (see :func:`monitor.worker.create_app`):
   producer, not yet acknowledged by the broker (counted only for batches with alerts);
 - ``alerts-acked``: the broker acknowledged them; the changed states are not yet written
   (counted only for batches with alerts);
-- ``state-written``: the table (changelog) writes are acknowledged; offsets not yet
-  committed.
-
-One step injects a failure instead of a kill: ``changelog-fails:n`` raises
-:class:`InjectedFailure` where the n-th batch's changelog writes are awaited, as a
-producer error would (the worker must exit without committing, see
-:func:`monitor.worker.create_app`).
+- ``state-written``: the table (changelog) writes are queued; offsets not yet committed.
 
 Off (no cost beyond a None check) unless the setting is given.
 """
@@ -27,13 +21,7 @@ import os
 import signal
 from collections import Counter
 
-KILL_STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-written")
-FAILURE_STEPS = ("changelog-fails",)
-STEPS = KILL_STEPS + FAILURE_STEPS
-
-
-class InjectedFailure(RuntimeError):
-    """A failure the crash-point setting asked for (testing only)."""
+STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-written")
 
 
 class CrashPoints:
@@ -47,12 +35,9 @@ class CrashPoints:
             self._target = (name, int(count or 1))
 
     def passed(self, step: str) -> None:
-        """Call at each step; kills the process (or raises, for a failure step) when the
-        configured one is reached."""
+        """Call at each step; kills the process when the configured one is reached."""
         if self._target is None:
             return
         self._passed[step] += 1
         if (step, self._passed[step]) == self._target:
-            if step in FAILURE_STEPS:
-                raise InjectedFailure(f"injected at {step}:{self._passed[step]}")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -39,8 +38,6 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 #: Seconds the broker has to answer the end-offsets probe before the worker calls it an outage.
 BROKER_PROBE_TIMEOUT = 5.0
-#: Exit status when a batch's outputs could not be published (EX_TEMPFAIL: restart me).
-EXIT_PUBLISH_FAILED = 75
 
 
 def faust_broker(url: str) -> list[str]:
@@ -132,7 +129,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     owner_lock = asyncio.Lock()
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
-    written_partition: dict[bytes, int] = {}  # table keys written here, by partition (see forget)
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
     end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
     app.medsafety_processor = processor  # type: ignore[attr-defined]
@@ -170,52 +166,24 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         crash.passed("state-written")
 
     async def write_states(persist: dict[str, StoredPatient | None]) -> None:
-        """Write changed patients to the table: the in-memory store and its changelog, and
-        wait for the broker's acknowledgements (a failed write raises: see
-        :func:`publish_or_exit`).
+        """Write changed patients to the table: the in-memory store and its changelog.
 
-        The changelog records go straight to the producer: faust's ``table[key] = value``
-        queues each record in a 100-message buffer that is drained one awaited send at a
-        time, and a batch's writes filled it and stalled the agent ("producer buffer full",
-        ~15% of a replay profile). The records are the ones faust would send (same topic,
-        key, value, the producer's partitioner, a tombstone to forget). Awaited here because
-        faust's flush before an offset commit never raises: a write that failed would be
-        dropped and its input offsets committed."""
+        At least once, the changelog records go straight to the producer: faust's
+        ``table[key] = value`` queues each record in a 100-message buffer that is drained
+        one awaited send at a time, and a batch's writes filled it and stalled the agent
+        ("producer buffer full", ~15% of a replay profile). The records are the ones faust
+        would send (same topic, key, value, the producer's partitioner, a tombstone to
+        forget), and faust flushes the producer before it commits input offsets, so the
+        guarantee is unchanged (at least once is the only mode: see settings)."""
         changelog = table.changelog_topic.get_topic_name()
-        futures = []
         for patient_id, stored in persist.items():
             key = patient_id.encode()
-            if stored is None:
+            value = stored.to_bytes() if stored is not None else None
+            if value is None:
                 table.data.pop(key, None)
-                written_partition.pop(key, None)
-                value = None
             else:
-                value = table.data[key] = stored.to_bytes()
-                written_partition[key] = stored.partition
-            futures.append(await app.producer.send(changelog, key, value, None, None, None))
-        if futures:
-            crash.passed("changelog-fails")
-        for future in futures:
-            await future
-
-    async def publish_or_exit(out: Output) -> None:
-        """:func:`publish`, or exit the process if it fails.
-
-        A batch whose outputs could not be acknowledged (the producer gave up, a changelog
-        write failed) must not be acked: faust would restart only the agent, the engine
-        would keep the events as applied, and a later state write would make their lost
-        alerts permanent. Exiting at once, without committing, is the SIGKILL the crash
-        tests recover from: the supervisor (compose, Kubernetes) restarts the worker from
-        its committed offsets and changelog. The log names the error type only (producer
-        errors can carry record keys, which are patient ids)."""
-        try:
-            await publish(out)
-        except Exception as exc:  # noqa: BLE001 - any failure: outputs not known to be durable
-            log.critical("publishing a batch's alerts or states failed (%s): exiting with status %d to restart "
-                         "from the committed offsets and changelog", type(exc).__name__, EXIT_PUBLISH_FAILED)
-            log.debug("publish failure", exc_info=True)
-            logging.shutdown()
-            os._exit(EXIT_PUBLISH_FAILED)  # noqa: SLF001 - no cleanup: nothing of this batch may be committed
+                table.data[key] = value
+            await app.producer.send(changelog, key, value, None, None, None)
 
     def next_offset(tp: TP) -> int | None:
         """The next offset the agent will be handed on ``tp`` (None: not known yet).
@@ -254,16 +222,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
-        uncommitted = 0  # records handled since this agent last asked for a commit
         async for events in stream.take_events(service.batch_size, within=service.batch_within):
-            if uncommitted >= service.commit_every:
-                # faust checks commit_every only as the fetcher hands it new records, so a
-                # worker whose buffer already holds the rest of a backlog committed only on
-                # the 2.8 s timer. Here, at the top of a batch, every earlier batch's outputs
-                # are acknowledged and its events acked (take_events acks on resumption).
-                uncommitted = 0
-                await app.consumer.commit()
-            uncommitted += len(events)
             crash.passed("batch-received")
             records = []
             for event in events:
@@ -272,7 +231,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                            message.value, message.timestamp))
             async with owner_lock:
-                await publish_or_exit(processor.handle(records, lagging))
+                await publish(processor.handle(records, lagging))
             processed.update((event.message.tp, event.message.offset) for event in events)
 
     def settled() -> bool:
@@ -294,7 +253,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 return
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
-            await publish_or_exit(processor.tick(caught_up))
+            await publish(processor.tick(caught_up))
 
     @app.timer(interval=2.0)
     async def probe_broker_and_lag() -> None:
@@ -359,14 +318,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
-        # faust's memory store drops the keys of partitions that moved away only if they
-        # came from recovery; keys written here would linger (memory, not correctness: a
-        # partition that comes back is recovered from its changelog's start). Not at
-        # revocation: a rebalance revokes every partition, and faust does not re-read the
-        # changelog of one it keeps.
-        for key in [key for key, partition in written_partition.items() if partition not in owned]:
-            table.data.pop(key, None)
-            del written_partition[key]
         metrics.assigned_partitions.set(len(owned))
         metrics.rebalances.inc()
         log.info("partitions assigned: %d input partitions", len(owned))
