@@ -173,8 +173,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         one awaited send at a time, and a batch's writes filled it and stalled the agent
         ("producer buffer full", ~15% of a replay profile). The records are the ones faust
         would send (same topic, key, value, the producer's partitioner, a tombstone to
-        forget), and faust flushes the producer before it commits input offsets, so the
-        guarantee is unchanged (at least once is the only mode: see settings)."""
+        forget), and faust flushes the producer before it commits input offsets. Known gap
+        (issue 5): that flush does not raise, so a write the broker refused would be dropped
+        and its offsets committed; awaiting each write is on branch crash-hardening, not
+        landed until the crash matrix is stable with it."""
         changelog = table.changelog_topic.get_topic_name()
         for patient_id, stored in persist.items():
             key = patient_id.encode()

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from monitor.broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, ensure_topics, read_to_end
+from monitor.broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, ensure_topics, fetched_ends, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,8 @@ def test_read_to_end_counts_every_record_of_every_batch(broker: str) -> None:
             # everything sent so far must be read, whatever the broker lists as the end
             assert [int(r.value) for r in read_to_end(broker, topic)] == list(range(sent))
             listed.append(listing.end_offsets([tp])[tp])
+            # the correction faust's table recovery gets (monitor.worker.MonitorApp)
+            assert fetched_ends(broker, {tp: listed[-1]}) == {tp: sent}
     finally:
         producer.close()
         listing.close()
