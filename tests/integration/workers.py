@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from monitor.broker import KAFKA_API_VERSION, ensure_topics, read_to_end
 from monitor.cli import main as medmon
