@@ -3,14 +3,16 @@
 ``MEDSAFETY_CRASH_AFTER=alerts-acked:3`` makes the worker SIGKILL itself right after the
 third time it passes the step ``alerts-acked``: a crash at a chosen point of the
 publish-then-persist protocol, instead of a kill timed by sleeps. Steps, in the order one
-batch passes them (see :func:`monitor.worker.create_app`):
+batch passes them (the last two once per commit, not per batch; see :func:`monitor.worker.create_app`):
 
 - ``batch-received``: records taken from the stream, nothing done yet;
 - ``alerts-sent``: a batch's alerts (and dead letters, re-keyed records) handed to the
   producer, not yet acknowledged by the broker (counted only for batches with alerts);
 - ``alerts-acked``: the broker acknowledged them; the changed states are not yet written
   (counted only for batches with alerts);
-- ``state-written``: the table (changelog) writes are queued; offsets not yet committed.
+- ``state-sent``: before an offset commit, the changed patients' changelog records are
+  handed to the producer, not yet acknowledged (a crash during a table changelog write);
+- ``state-written``: the broker acknowledged them; the offsets are not yet committed.
 
 Off (no cost beyond a None check) unless the setting is given.
 """
@@ -21,7 +23,7 @@ import os
 import signal
 from collections import Counter
 
-STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-written")
+STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-sent", "state-written")
 
 
 class CrashPoints:

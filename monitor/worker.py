@@ -4,12 +4,15 @@ around :class:`monitor.live.LiveProcessor` (which holds all the logic).
 - One agent consumes the three co-partitioned input topics and the re-key topic as raw
   bytes, in batches (``stream.take_events``: faust's per-event machinery is the cost).
 - Patient state lives in the table ``<app_id>-patient-state`` (changelog-backed, so a
-  restarted or moved worker recovers it). Each batch writes each changed patient once.
+  restarted or moved worker recovers it). Changed patients are written once per offset
+  commit, not once per batch: each is serialised and sent once however many batches
+  touched it, and the writes are acknowledged before the offsets are committed.
   The table uses the producer's partitioner on the patient-id key, which puts a patient's
   state on the same partition number as its input, as Kafka's default partitioner does.
 - Alerts, dead letters and re-keyed records are published and acknowledged by the broker
-  before the changed states are written and before the batch's offsets can be committed
-  (at-least-once; duplicates are dropped downstream by ``(alert_id, revision)``).
+  before the batch hands its records back, so before the changed states are written and
+  before the batch's offsets can be committed (at-least-once; duplicates are dropped
+  downstream by ``(alert_id, revision)``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -45,7 +48,8 @@ def faust_broker(url: str) -> list[str]:
 
 
 class MonitorApp(faust.App):
-    """faust's App whose consumer answers end offsets from a fetch response.
+    """faust's App whose consumer answers end offsets from a fetch response and runs a hook
+    before each offset commit (the changed states are written there).
 
     faust recovers a table by reading its changelog up to the end offsets it lists
     (``Consumer.highwaters``, ListOffsets). The embedded broker lists the last batch's base
@@ -58,6 +62,8 @@ class MonitorApp(faust.App):
     #: Bootstrap address and kafka-python security options of the end-offset fetch.
     end_offset_url: str = ""
     end_offset_options: dict[str, Any] = {}
+    #: Awaited before every offset commit, after faust chose the offsets (see create_app).
+    before_commit: Callable[[], Awaitable[None]] | None = None
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -72,6 +78,19 @@ class MonitorApp(faust.App):
 
         consumer.listed_highwaters = listed_highwaters
         consumer.highwaters = highwaters  # an instance attribute: faust's Recovery calls it
+
+        commit_offsets = consumer._commit_offsets  # noqa: SLF001 - faust 0.15 has no pre-commit hook
+        app = self
+
+        async def commit_offsets_after_hook(offsets: Any, start_new_transaction: bool = True) -> bool:
+            # Every commit path (the periodic commit, commit_every in the fetch loop, the
+            # commits on revocation and on stop) ends here, after faust picked the offsets
+            # acked so far; a hook that raises makes the commit fail, so nothing is committed.
+            if app.before_commit is not None:
+                await app.before_commit()
+            return await commit_offsets(offsets, start_new_transaction)
+
+        consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
         return consumer
 
 
@@ -133,9 +152,13 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
+    #: Patients changed since their last changelog write (None: forget the patient). The
+    #: latest entry wins, so a patient touched by many batches is serialised and sent once.
+    unwritten: dict[str, StoredPatient | None] = {}
+
     async def publish(out: Output) -> None:
-        """Send alerts, dead letters and re-keyed records, wait for the broker's
-        acknowledgements, and only then write the changed patients to the table.
+        """Send alerts, dead letters and re-keyed records and wait for the broker's
+        acknowledgements; only then are the changed patients queued for the changelog.
 
         The order is the guarantee: a state that says "these events were applied" never
         reaches the changelog before the alerts they caused are on the alerts topic. A crash
@@ -161,31 +184,50 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             await future
         if out.alerts:
             crash.passed("alerts-acked")
-        await write_states(out.persist)
+        unwritten.update(out.persist)
         processor.update_gauges()
-        crash.passed("state-written")
 
-    async def write_states(persist: dict[str, StoredPatient | None]) -> None:
-        """Write changed patients to the table: the in-memory store and its changelog.
+    async def write_states() -> None:
+        """Write the changed patients to the table (the in-memory store and its changelog)
+        and wait until the broker acknowledged every record. The caller holds
+        ``owner_lock``, so no batch is half-applied; states may run ahead of the offsets
+        about to be committed (their events come again and are dropped as duplicates),
+        never behind them.
 
-        At least once, the changelog records go straight to the producer: faust's
-        ``table[key] = value`` queues each record in a 100-message buffer that is drained
-        one awaited send at a time, and a batch's writes filled it and stalled the agent
-        ("producer buffer full", ~15% of a replay profile). The records are the ones faust
-        would send (same topic, key, value, the producer's partitioner, a tombstone to
-        forget), and faust flushes the producer before it commits input offsets. Known gap
-        (issue 5): that flush does not raise, so a write the broker refused would be dropped
-        and its offsets committed; awaiting each write is on branch crash-hardening, not
-        landed until the crash matrix is stable with it."""
+        Called before each offset commit (``MonitorApp.before_commit``), on revocation, on
+        shutdown, and from the idle timer when a tick changed states that no commit
+        follows. The records go straight to the producer, as faust's ``table[key] = value``
+        would send them (same topic, key, value, the producer's partitioner, a tombstone to
+        forget) but without its 100-message buffer drained one awaited send at a time,
+        which stalled the agent ("producer buffer full") in a profile. A refused write
+        raises, so the commit it precedes fails and nothing is committed."""
+        nonlocal last_state_write
+        last_state_write = time.monotonic()
+        if not unwritten:
+            return
         changelog = table.changelog_topic.get_topic_name()
-        for patient_id, stored in persist.items():
+        writes = []
+        for patient_id, stored in unwritten.items():
             key = patient_id.encode()
             value = stored.to_bytes() if stored is not None else None
             if value is None:
                 table.data.pop(key, None)
             else:
                 table.data[key] = value
-            await app.producer.send(changelog, key, value, None, None, None)
+            writes.append(await app.producer.send(changelog, key, value, None, None, None))
+        unwritten.clear()
+        crash.passed("state-sent")
+        for write in writes:
+            await write
+        crash.passed("state-written")
+
+    last_state_write = time.monotonic()
+
+    async def write_states_before_commit() -> None:
+        async with owner_lock:
+            await write_states()
+
+    app.before_commit = write_states_before_commit
 
     def next_offset(tp: TP) -> int | None:
         """The next offset the agent will be handed on ``tp`` (None: not known yet).
@@ -224,7 +266,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
+        handled_since_commit = 0
         async for events in stream.take_events(service.batch_size, within=service.batch_within):
+            if handled_since_commit >= service.commit_every:
+                # take_events acked the batches before this one as it handed this one over:
+                # commit their offsets (and, first, their states: before_commit). faust's
+                # own commit_every check runs only as records are fetched, so a worker whose
+                # buffers already held a backlog waited for the 2.8 s commit timer instead.
+                handled_since_commit = 0
+                await app.consumer.commit()
             crash.passed("batch-received")
             records = []
             for event in events:
@@ -235,6 +285,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             async with owner_lock:
                 await publish(processor.handle(records, lagging))
             processed.update((event.message.tp, event.message.offset) for event in events)
+            handled_since_commit += len(events)
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets
@@ -256,6 +307,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(caught_up))
+            if unwritten and time.monotonic() - last_state_write > app.conf.broker_commit_interval:
+                # a tick's changes with no input behind them: no offset commit would write them
+                await write_states()
 
     @app.timer(interval=2.0)
     async def probe_broker_and_lag() -> None:
@@ -305,9 +359,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         """Before the group reassigns: finish any write in flight and flush it, so the
         next owner's recovery reads every state this worker wrote."""
         async with owner_lock:
+            await write_states()
             await app.producer.flush()
             forget(revoked)
         log.info("partitions revoked: %d", len(revoked))
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **_: Any) -> None:
+        """A clean stop writes what the last commit left: the changelog is complete."""
+        await write_states_before_commit()
 
     def forget(revoked: set[TP]) -> None:
         for tp in revoked:

@@ -69,11 +69,9 @@ def applied_events(worker: Worker) -> float:
     return processed - metrics.get("medsafety_events_duplicate_total", 0)
 
 
-@pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-written:8"])
+@pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-sent:4", "state-written:4"])
 def test_killed_mid_feed_and_restarted_loses_no_alert(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       step: str, request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params.get("broker") == "embedded":
-        pytest.skip(EMBEDDED_CRASH_SKIP)
     expected = offline_alerts(tmp_path)
     crashing, restarted = crash_and_restart(broker, tmp_path, monkeypatch, step)
     try:
