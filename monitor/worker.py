@@ -30,6 +30,7 @@ from kafka import TopicPartition
 from .broker import at_end, fetched_ends
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
+from .delivery import install_direct_delivery
 from .health import Health
 from .kafka_clients import faust_credentials, security_options
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
@@ -48,8 +49,9 @@ def faust_broker(url: str) -> list[str]:
 
 
 class MonitorApp(faust.App):
-    """faust's App whose consumer answers end offsets from a fetch response and runs a hook
-    before each offset commit (the changed states are written there).
+    """faust's App whose consumer answers end offsets from a fetch response, runs a hook
+    before each offset commit (the changed states are written there) and delivers records
+    without a per-record race when delivery cannot block (:mod:`monitor.delivery`).
 
     faust recovers a table by reading its changelog up to the end offsets it lists
     (``Consumer.highwaters``, ListOffsets). The embedded broker lists the last batch's base
@@ -91,6 +93,7 @@ class MonitorApp(faust.App):
             return await commit_offsets(offsets, start_new_transaction)
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
+        install_direct_delivery(self, consumer)
         return consumer
 
 
