@@ -14,6 +14,9 @@ batch passes them (the last two once per commit, not per batch; see :func:`monit
   handed to the producer, not yet acknowledged (a crash during a table changelog write);
 - ``state-written``: the broker acknowledged them; the offsets are not yet committed.
 
+``step:n:raise`` raises :class:`InjectedFailure` there instead: a failure of that step (a
+send the broker refused, say), which the worker must turn into an exit without committing.
+
 Off (no cost beyond a None check) unless the setting is given.
 """
 
@@ -26,20 +29,31 @@ from collections import Counter
 STEPS = ("batch-received", "alerts-sent", "alerts-acked", "state-sent", "state-written")
 
 
+class InjectedFailure(RuntimeError):
+    """A step made to fail by ``MEDSAFETY_CRASH_AFTER=step:n:raise``."""
+
+
 class CrashPoints:
     def __init__(self, spec: str | None) -> None:
         self._target: tuple[str, int] | None = None
+        self._raise = False
         self._passed: Counter[str] = Counter()
         if spec:
-            name, _, count = spec.partition(":")
+            name, _, rest = spec.partition(":")
+            count, _, how = rest.partition(":")
             if name not in STEPS:
                 raise ValueError(f"crash_after: unknown step {name!r}; steps: {', '.join(STEPS)}")
+            if how not in ("", "raise"):
+                raise ValueError(f"crash_after: {how!r} is not 'raise' (step:n kills, step:n:raise fails the step)")
             self._target = (name, int(count or 1))
+            self._raise = how == "raise"
 
     def passed(self, step: str) -> None:
-        """Call at each step; kills the process when the configured one is reached."""
+        """Call at each step; kills the process (or raises) when the configured one is reached."""
         if self._target is None:
             return
         self._passed[step] += 1
         if (step, self._passed[step]) == self._target:
+            if self._raise:
+                raise InjectedFailure(f"injected failure after {step} #{self._passed[step]}")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -160,7 +160,8 @@ class ServiceSettings(BaseModel):
         "both repeated alerts (62 committed records for 31) and lost one (30 of 31); see README.")
     crash_after: str | None = Field(
         None, description="Testing only: 'step:n' kills the worker (SIGKILL) right after the n-th time it "
-        "passes the named step (see monitor/crashpoints.py), to make crash tests repeatable.")
+        "passes the named step (see monitor/crashpoints.py), to make crash tests repeatable; 'step:n:raise' "
+        "makes that step fail instead.")
 
     @model_validator(mode="after")
     def _security_is_complete(self) -> "ServiceSettings":

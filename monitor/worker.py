@@ -18,9 +18,11 @@ around :class:`monitor.live.LiveProcessor` (which holds all the logic).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 #: Seconds the broker has to answer the end-offsets probe before the worker calls it an outage.
 BROKER_PROBE_TIMEOUT = 5.0
+#: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``owning``.
+EXIT_OUTPUT_FAILED = 75
 
 
 def faust_broker(url: str) -> list[str]:
@@ -64,8 +68,9 @@ class MonitorApp(faust.App):
     #: Bootstrap address and kafka-python security options of the end-offset fetch.
     end_offset_url: str = ""
     end_offset_options: dict[str, Any] = {}
-    #: Awaited before every offset commit, after faust chose the offsets (see create_app).
-    before_commit: Callable[[], Awaitable[None]] | None = None
+    #: Awaited before every offset commit, after faust chose the offsets; False: do not
+    #: commit (see create_app).
+    before_commit: Callable[[], Awaitable[bool]] | None = None
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -87,9 +92,9 @@ class MonitorApp(faust.App):
         async def commit_offsets_after_hook(offsets: Any, start_new_transaction: bool = True) -> bool:
             # Every commit path (the periodic commit, commit_every in the fetch loop, the
             # commits on revocation and on stop) ends here, after faust picked the offsets
-            # acked so far; a hook that raises makes the commit fail, so nothing is committed.
-            if app.before_commit is not None:
-                await app.before_commit()
+            # acked so far; a hook that refuses or raises leaves them uncommitted.
+            if app.before_commit is not None and not await app.before_commit():
+                return False
             return await commit_offsets(offsets, start_new_transaction)
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
@@ -147,7 +152,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     processor = LiveProcessor(rules, service, metrics, restore)
     health = health or Health()
-    #: One writer of engines and table at a time: a batch, a timer tick, or a revocation.
+    #: One writer of engines and table at a time: a batch, a timer tick, a state write or a
+    #: revocation (always taken through ``owning``).
     owner_lock = asyncio.Lock()
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
@@ -158,6 +164,37 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     #: Patients changed since their last changelog write (None: forget the patient). The
     #: latest entry wins, so a patient touched by many batches is serialised and sent once.
     unwritten: dict[str, StoredPatient | None] = {}
+    #: Set when a change of memory stopped part-way: from then on memory may hold effects
+    #: whose alerts are not out, so no state is written and no offset committed again.
+    diverged: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def owning(what: str) -> AsyncIterator[None]:
+        """Hold ``owner_lock`` for a change of memory and its outputs (a batch, a tick, a
+        state write). If it ends part-way, memory has run ahead of what is published and
+        acknowledged (the states queued for the changelog refer to the live patients, which
+        the failed step changed), so nothing more may be written or committed: a failure
+        exits the process without committing (status 75), and the restart resumes from the
+        changelog and the committed offsets, where alerts and states agree; a cancellation
+        (the worker stopping) only stops the writes. faust itself would ack a failed batch
+        and go on. A cancellation while the app is not stopping counts as a failure: the
+        worker would otherwise go on without ever committing again. The log names the step
+        and the error's type, never its message (which may quote a record)."""
+        async with owner_lock:
+            try:
+                yield
+            except BaseException as exc:
+                diverged.append(what)
+                unwritten.clear()
+                stopping = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
+                    isinstance(exc, asyncio.CancelledError) and app.should_stop)
+                if stopping:
+                    log.warning("%s interrupted part-way: no state is written or offset committed from now on", what)
+                    raise
+                log.critical("%s failed (%s): exiting without committing; a restart resumes from the changelog",
+                             what, type(exc).__name__)
+                log.debug("%s failure", what, exc_info=True)
+                os._exit(EXIT_OUTPUT_FAILED)
 
     async def publish(out: Output) -> None:
         """Send alerts, dead letters and re-keyed records and wait for the broker's
@@ -190,7 +227,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         unwritten.update(out.persist)
         processor.update_gauges()
 
-    async def write_states() -> None:
+    async def write_states() -> bool:
         """Write the changed patients to the table (the in-memory store and its changelog)
         and wait until the broker acknowledged every record. The caller holds
         ``owner_lock``, so no batch is half-applied; states may run ahead of the offsets
@@ -203,11 +240,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         would send them (same topic, key, value, the producer's partitioner, a tombstone to
         forget) but without its 100-message buffer drained one awaited send at a time,
         which stalled the agent ("producer buffer full") in a profile. A refused write
-        raises, so the commit it precedes fails and nothing is committed."""
+        raises (see ``owning``). False, with nothing written: memory has diverged, and
+        the offsets must not be committed either."""
         nonlocal last_state_write
+        if diverged:
+            return False
         last_state_write = time.monotonic()
         if not unwritten:
-            return
+            return True
         changelog = table.changelog_topic.get_topic_name()
         writes = []
         for patient_id, stored in unwritten.items():
@@ -223,12 +263,13 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         for write in writes:
             await write
         crash.passed("state-written")
+        return True
 
     last_state_write = time.monotonic()
 
-    async def write_states_before_commit() -> None:
-        async with owner_lock:
-            await write_states()
+    async def write_states_before_commit() -> bool:
+        async with owning("changelog write"):
+            return await write_states()
 
     app.before_commit = write_states_before_commit
 
@@ -285,7 +326,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 consumed[message.tp] = message.offset
                 records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                            message.value, message.timestamp))
-            async with owner_lock:
+            async with owning("batch"):
                 await publish(processor.handle(records, lagging))
             processed.update((event.message.tp, event.message.offset) for event in events)
             handled_since_commit += len(events)
@@ -304,7 +345,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         metrics.ready.set(health.ready())
         if not health.recovered:
             return  # the table is not yet what the changelog says
-        async with owner_lock:
+        async with owning("idle tick"):
             if not settled():
                 return
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
@@ -361,7 +402,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         """Before the group reassigns: finish any write in flight and flush it, so the
         next owner's recovery reads every state this worker wrote."""
-        async with owner_lock:
+        async with owning("revocation"):
             await write_states()
             await app.producer.flush()
             forget(revoked)
@@ -370,7 +411,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **_: Any) -> None:
         """A clean stop writes what the last commit left: the changelog is complete."""
-        await write_states_before_commit()
+        if not await write_states_before_commit():
+            log.warning("stopping with states unwritten: %s stopped part-way", diverged[0])
 
     def forget(revoked: set[TP]) -> None:
         for tp in revoked:

@@ -5,6 +5,8 @@ from the changelog: the restarted worker does not apply the whole feed again.
 
 The crash is repeatable: ``MEDSAFETY_CRASH_AFTER=step:n`` (monitor/crashpoints.py) kills
 the worker right after the n-th pass of ``step``; small batches make a feed many batches.
+``step:n:raise`` makes that step fail instead (a send the broker refused): the worker must
+exit with status 75 without committing, and its restart must lose nothing either.
 """
 
 from __future__ import annotations
@@ -18,20 +20,13 @@ import pytest
 
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
+from monitor.worker import EXIT_OUTPUT_FAILED
 from tests.integration.workers import Worker, assert_same_alerts, offline_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEED_EVENTS = len(FEED_PATH.read_text().splitlines())
 FEED_DUPLICATES = 2  # the demo feed re-delivers two events on purpose
-#: Printed by pytest -ra in CI; README "Delivery guarantees" and issue 5 carry the details.
-EMBEDDED_CRASH_SKIP = (
-    "embedded broker (Tansu 0.6): after SIGKILL and restart an expected alert is now and then missing "
-    "(one cause, Tansu's under-reported end offsets cutting faust's table recovery short, is fixed; "
-    "another is not explained yet, see README 'Delivery guarantees'), so the crash matrix runs on "
-    "Apache Kafka, production's broker")
-
-
 def queue_view(values: list[str]) -> dict[tuple[str, int], str]:
     """What the pharmacist queue keeps: one record per (alert_id, revision); a second record
     under the same key must be the same record (a re-publish, never a different decision)."""
@@ -53,10 +48,15 @@ def crash_and_restart(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert medmon(["replay", str(FEED_PATH)]) == 0
     assert crashing.process is not None
     try:
-        assert crashing.process.wait(timeout=120) == -signal.SIGKILL
+        status = crashing.process.wait(timeout=120)
     except subprocess.TimeoutExpired:
         crashing.stop()
         raise AssertionError(f"the crash point {step} was never reached") from None
+    if step.endswith(":raise"):
+        assert status == EXIT_OUTPUT_FAILED, crashing.log.read_text(errors="replace")[-3000:]
+        assert "failed (InjectedFailure): exiting without committing" in crashing.log.read_text(errors="replace")
+    else:
+        assert status == -signal.SIGKILL, crashing.log.read_text(errors="replace")[-3000:]
     restarted = crashing.sibling().start()
     return crashing, restarted
 
@@ -69,9 +69,10 @@ def applied_events(worker: Worker) -> float:
     return processed - metrics.get("medsafety_events_duplicate_total", 0)
 
 
-@pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-sent:4", "state-written:4"])
+@pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-sent:4", "state-written:4",
+                                  "alerts-acked:1:raise", "state-sent:4:raise"])
 def test_killed_mid_feed_and_restarted_loses_no_alert(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      step: str, request: pytest.FixtureRequest) -> None:
+                                                      step: str) -> None:
     expected = offline_alerts(tmp_path)
     crashing, restarted = crash_and_restart(broker, tmp_path, monkeypatch, step)
     try:
