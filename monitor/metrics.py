@@ -49,6 +49,9 @@ class Metrics:
                                      registry=r)
         self.held_events = Gauge("medsafety_held_events", "Events waiting for the watermark (reorder buffer).",
                                  registry=r)
+        self.unwritten_patients = Gauge("medsafety_unwritten_patients",
+                                        "Patients changed and not yet written to the changelog (written before "
+                                        "each offset commit).", registry=r)
         self.assigned_partitions = Gauge("medsafety_assigned_partitions",
                                          "Input partition numbers this worker owns (0 while rebalancing).",
                                          registry=r)

@@ -46,6 +46,9 @@ STATE_TABLE = "patient-state"
 BROKER_PROBE_TIMEOUT = 5.0
 #: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``owning``.
 EXIT_OUTPUT_FAILED = 75
+#: Seconds without a batch after which the input counts as drained: what it caused is then
+#: made durable (states written, offsets committed) at once rather than at the next commit.
+DRAINED_AFTER = 0.4
 
 
 def faust_broker(url: str) -> list[str]:
@@ -186,6 +189,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             except BaseException as exc:
                 diverged.append(what)
                 unwritten.clear()
+                metrics.unwritten_patients.set(0)
                 stopping = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
                     isinstance(exc, asyncio.CancelledError) and app.should_stop)
                 if stopping:
@@ -225,6 +229,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         if out.alerts:
             crash.passed("alerts-acked")
         unwritten.update(out.persist)
+        metrics.unwritten_patients.set(len(unwritten))
         processor.update_gauges()
 
     async def write_states() -> bool:
@@ -235,17 +240,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         never behind them.
 
         Called before each offset commit (``MonitorApp.before_commit``), on revocation, on
-        shutdown, and from the idle timer when a tick changed states that no commit
-        follows. The records go straight to the producer, as faust's ``table[key] = value``
+        shutdown, and from the idle timer once the input ran dry (``DRAINED_AFTER``). The
+        records go straight to the producer, as faust's ``table[key] = value``
         would send them (same topic, key, value, the producer's partitioner, a tombstone to
         forget) but without its 100-message buffer drained one awaited send at a time,
         which stalled the agent ("producer buffer full") in a profile. A refused write
         raises (see ``owning``). False, with nothing written: memory has diverged, and
         the offsets must not be committed either."""
-        nonlocal last_state_write
         if diverged:
             return False
-        last_state_write = time.monotonic()
         if not unwritten:
             return True
         changelog = table.changelog_topic.get_topic_name()
@@ -259,13 +262,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 table.data[key] = value
             writes.append(await app.producer.send(changelog, key, value, None, None, None))
         unwritten.clear()
+        metrics.unwritten_patients.set(0)
         crash.passed("state-sent")
         for write in writes:
             await write
         crash.passed("state-written")
         return True
 
-    last_state_write = time.monotonic()
+    last_batch = time.monotonic()
 
     async def write_states_before_commit() -> bool:
         async with owning("changelog write"):
@@ -310,6 +314,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
+        nonlocal last_batch
         handled_since_commit = 0
         async for events in stream.take_events(service.batch_size, within=service.batch_within):
             if handled_since_commit >= service.commit_every:
@@ -330,6 +335,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 await publish(processor.handle(records, lagging))
             processed.update((event.message.tp, event.message.offset) for event in events)
             handled_since_commit += len(events)
+            last_batch = time.monotonic()
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets
@@ -351,9 +357,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(caught_up))
-            if unwritten and time.monotonic() - last_state_write > app.conf.broker_commit_interval:
-                # a tick's changes with no input behind them: no offset commit would write them
-                await write_states()
+        if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
+            # The input ran dry: write the states and commit the offsets now (the agent has
+            # acked its last batch as it asked for the next). While a backlog flows, commits
+            # come every commit_every records or 2.8 s, and a patient changed by many batches
+            # is written once; at a trickle, state reaches the changelog within a second.
+            await app.consumer.commit()
+            if unwritten:  # nothing to commit (a tick's changes, no input behind them)
+                await write_states_before_commit()
 
     @app.timer(interval=2.0)
     async def probe_broker_and_lag() -> None:

@@ -7,8 +7,9 @@ scores and updates tiled over N active patients), it measures:
 - **baseline**: a bare faust agent (:mod:`monitor.benchmarks.baseline_agent`) on the
   feed's topics that decodes and counts each record, from its first record to its last;
 - **monitor**: the real ``medmon worker`` (every detector, the changelog-backed table,
-  alert publishing), from the first to the last event consumed, read off its
-  ``medsafety_events_processed_total`` counter;
+  alert publishing), from the first event consumed until the last is processed and the
+  states it changed are written, read off its ``medsafety_events_processed_total`` and
+  ``medsafety_unwritten_patients`` metrics;
 - **state**: bytes of the serialised table values per active patient (the latest value
   of each key on the table's changelog topic) and the worker's peak RSS (``VmHWM``), at
   each size of ``--patients``;
@@ -220,9 +221,12 @@ class MonitorProcess:
 
 
 def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> float:
-    """Events/s from the first to the last event the worker counts as processed.
+    """Events/s from the first event the worker counts as processed until every event is
+    processed *and* every state they changed is on the changelog (``unwritten_patients``
+    back to 0): the worker writes states once per commit, so stopping the clock at the
+    last event processed would leave that work out.
 
-    Polls the counter: finely while waiting for the first batch and near the end, coarsely
+    Polls the metrics: finely while waiting for the first batch and near the end, coarsely
     in between (a scrape costs the worker a little)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -233,15 +237,15 @@ def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> flo
         if time.monotonic() > deadline or monitor.process.poll() is not None:
             raise RuntimeError("the worker consumed nothing")
         time.sleep(0.01)  # polling for the first record consumed
-    count = first_count
-    while count < total:
+    count, metrics = first_count, {}
+    while count < total or metrics.get("medsafety_unwritten_patients", 1) != 0:
         if time.monotonic() > deadline or monitor.process.poll() is not None:
             raise RuntimeError(f"the worker processed {count:.0f} of {total} events")
         elapsed = time.perf_counter() - first_at
         rate = (count - first_count) / elapsed if elapsed > 0 and count > first_count else 0.0
         remaining = (total - count) / rate if rate else 1.0
         time.sleep(0.01 if remaining < 0.3 else min(0.5, remaining / 4))  # polling progress
-        count, _ = monitor.processed()
+        count, metrics = monitor.processed()
     elapsed = time.perf_counter() - first_at
     return (total - first_count) / elapsed if elapsed > 0 else float("inf")
 
