@@ -3,7 +3,8 @@
 ``MEDSAFETY_CRASH_AFTER=alerts-acked:3`` makes the worker SIGKILL itself right after the
 third time it passes the step ``alerts-acked``: a crash at a chosen point of the
 publish-then-persist protocol, instead of a kill timed by sleeps. Steps, in the order one
-batch passes them (the last two once per commit, not per batch; see :func:`monitor.worker.create_app`):
+batch passes them (the last two at each state write that has states to write: before a
+commit, on revocation, at shutdown, when the input drained; see :func:`monitor.worker.create_app`):
 
 - ``batch-received``: records taken from the stream, nothing done yet;
 - ``alerts-sent``: a batch's alerts (and dead letters, re-keyed records) handed to the

@@ -12,8 +12,9 @@ is active, no stream buffer is full, the producer buffer is below its limit and 
 conductor's index lock is free. Those are every await the delivery makes (faust's
 ``Conductor`` compiles it to: acquire flow control, wait for the producer buffer to ebb,
 put on each subscribing channel's queue, or wait for room if one is full). Then the
-delivery runs to completion without yielding to the loop, so no rebalance can start
-during it, and awaiting it directly is the same as racing it. Otherwise, and for every
+delivery runs to completion without yielding to the loop, so faust's suspension and
+clearing of the streams for a rebalance (on the loop; aiokafka's rebalance itself runs in
+its own thread) cannot come between, and awaiting it directly is the same as racing it. Otherwise, and for every
 other ``wait_first`` call, faust's own path runs.
 """
 

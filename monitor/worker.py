@@ -172,33 +172,41 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     diverged: list[str] = []
 
     @contextlib.asynccontextmanager
+    async def stop_if_it_fails(what: str) -> AsyncIterator[None]:
+        """Around a change of memory and its outputs (a batch, a tick, a state write). If it
+        ends part-way, memory may have run ahead of what is published and acknowledged (the
+        states queued for the changelog refer to the live patients), and a batch that
+        failed is acked all the same (take_events acks in a ``finally``, and faust restarts
+        the agent), so nothing more may be written or committed. A failure exits the
+        process without committing (status 75), and the restart resumes from the changelog
+        and the committed offsets, where alerts and states agree. A cancellation while the
+        app stops only stops the writes, and every commit after it is refused; a
+        cancellation while it is not stopping counts as a failure (the worker would
+        otherwise go on without ever committing again). The log names the step and the
+        error's type, never its message (which may quote a record)."""
+        try:
+            yield
+        except BaseException as exc:
+            diverged.append(what)
+            unwritten.clear()
+            metrics.unwritten_patients.set(0)
+            stopping = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
+                isinstance(exc, asyncio.CancelledError) and app.should_stop)
+            if stopping:
+                log.warning("%s interrupted part-way: no state is written or offset committed from now on", what)
+                raise
+            log.critical("%s failed (%s): exiting without committing; a restart resumes from the changelog",
+                         what, type(exc).__name__)
+            log.debug("%s failure", what, exc_info=True)
+            logging.shutdown()  # flush the handlers: os._exit skips it, and this line is the evidence
+            os._exit(EXIT_OUTPUT_FAILED)
+
+    @contextlib.asynccontextmanager
     async def owning(what: str) -> AsyncIterator[None]:
-        """Hold ``owner_lock`` for a change of memory and its outputs (a batch, a tick, a
-        state write). If it ends part-way, memory has run ahead of what is published and
-        acknowledged (the states queued for the changelog refer to the live patients, which
-        the failed step changed), so nothing more may be written or committed: a failure
-        exits the process without committing (status 75), and the restart resumes from the
-        changelog and the committed offsets, where alerts and states agree; a cancellation
-        (the worker stopping) only stops the writes. faust itself would ack a failed batch
-        and go on. A cancellation while the app is not stopping counts as a failure: the
-        worker would otherwise go on without ever committing again. The log names the step
-        and the error's type, never its message (which may quote a record)."""
-        async with owner_lock:
-            try:
-                yield
-            except BaseException as exc:
-                diverged.append(what)
-                unwritten.clear()
-                metrics.unwritten_patients.set(0)
-                stopping = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
-                    isinstance(exc, asyncio.CancelledError) and app.should_stop)
-                if stopping:
-                    log.warning("%s interrupted part-way: no state is written or offset committed from now on", what)
-                    raise
-                log.critical("%s failed (%s): exiting without committing; a restart resumes from the changelog",
-                             what, type(exc).__name__)
-                log.debug("%s failure", what, exc_info=True)
-                os._exit(EXIT_OUTPUT_FAILED)
+        """Hold ``owner_lock`` for a change of memory and its outputs; see
+        :func:`stop_if_it_fails` (a cancellation while waiting for the lock counts too)."""
+        async with stop_if_it_fails(what), owner_lock:
+            yield
 
     async def publish(out: Output) -> None:
         """Send alerts, dead letters and re-keyed records and wait for the broker's
@@ -317,25 +325,27 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         nonlocal last_batch
         handled_since_commit = 0
         async for events in stream.take_events(service.batch_size, within=service.batch_within):
-            if handled_since_commit >= service.commit_every:
-                # take_events acked the batches before this one as it handed this one over:
-                # commit their offsets (and, first, their states: before_commit). faust's
-                # own commit_every check runs only as records are fetched, so a worker whose
-                # buffers already held a backlog waited for the 2.8 s commit timer instead.
-                handled_since_commit = 0
-                await app.consumer.commit()
-            crash.passed("batch-received")
-            records = []
-            for event in events:
-                message = event.message
-                consumed[message.tp] = message.offset
-                records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
-                                           message.value, message.timestamp))
-            async with owning("batch"):
-                await publish(processor.handle(records, lagging))
-            processed.update((event.message.tp, event.message.offset) for event in events)
-            handled_since_commit += len(events)
-            last_batch = time.monotonic()
+            # all of it, not just the handling: a batch the agent drops on any error is acked
+            async with stop_if_it_fails("batch"):
+                if handled_since_commit >= service.commit_every:
+                    # take_events acked the batches before this one as it handed this one
+                    # over: commit their offsets (and, first, their states: before_commit).
+                    # faust's own commit_every check runs only as records are fetched, so a
+                    # worker whose buffers already held a backlog waited for the 2.8 s timer.
+                    handled_since_commit = 0
+                    await app.consumer.commit()
+                crash.passed("batch-received")
+                records = []
+                for event in events:
+                    message = event.message
+                    consumed[message.tp] = message.offset
+                    records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
+                                               message.value, message.timestamp))
+                async with owner_lock:
+                    await publish(processor.handle(records, lagging))
+                processed.update((event.message.tp, event.message.offset) for event in events)
+                handled_since_commit += len(events)
+                last_batch = time.monotonic()
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets

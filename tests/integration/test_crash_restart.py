@@ -70,7 +70,7 @@ def applied_events(worker: Worker) -> float:
 
 
 @pytest.mark.parametrize("step", ["batch-received:8", "alerts-sent:1", "alerts-acked:1", "state-sent:4", "state-written:4",
-                                  "alerts-acked:1:raise", "state-sent:4:raise"])
+                                  "batch-received:8:raise", "alerts-acked:1:raise", "state-sent:4:raise"])
 def test_killed_mid_feed_and_restarted_loses_no_alert(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       step: str) -> None:
     expected = offline_alerts(tmp_path)
