@@ -14,8 +14,8 @@ conductor's index lock is free. Those are every await the delivery makes (faust'
 put on each subscribing channel's queue, or wait for room if one is full). Then the
 delivery runs to completion without yielding to the loop, so faust's suspension and
 clearing of the streams for a rebalance (on the loop; aiokafka's rebalance itself runs in
-its own thread) cannot come between, and awaiting it directly is the same as racing it. Otherwise, and for every
-other ``wait_first`` call, faust's own path runs.
+its own thread) cannot come between, and awaiting it directly is the same as racing it.
+Otherwise, and for every other ``wait_first`` call, faust's own path runs.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def delivery_cannot_block(app: Any) -> bool:
     # makes none, in a thread's queue only if ``producer_threaded``, which it leaves off.
     if buffer.pending.qsize() > buffer.max_messages:
         return False
-    return not any(queue.full() for queue in list(flow._queues))  # noqa: SLF001 - the stream buffers
+    return not any(queue.full() for queue in flow._queues)  # noqa: SLF001 - the stream buffers (a WeakSet)
 
 
 def install_direct_delivery(app: Any, consumer: Any) -> None:

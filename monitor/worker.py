@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 #: Seconds the broker has to answer the end-offsets probe before the worker calls it an outage.
 BROKER_PROBE_TIMEOUT = 5.0
-#: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``owning``.
+#: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``stop_if_it_fails``.
 EXIT_OUTPUT_FAILED = 75
 #: Seconds without a batch after which the input counts as drained: what it caused is then
 #: made durable (states written, offsets committed) at once rather than at the next commit.
@@ -156,7 +156,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     processor = LiveProcessor(rules, service, metrics, restore)
     health = health or Health()
     #: One writer of engines and table at a time: a batch, a timer tick, a state write or a
-    #: revocation (always taken through ``owning``).
+    #: revocation (each inside ``stop_if_it_fails``).
     owner_lock = asyncio.Lock()
     crash = CrashPoints(service.crash_after)
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
@@ -170,6 +170,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     #: Set when a change of memory stopped part-way: from then on memory may hold effects
     #: whose alerts are not out, so no state is written and no offset committed again.
     diverged: list[str] = []
+    last_batch = time.monotonic()  # when the agent last finished a batch (DRAINED_AFTER)
 
     @contextlib.asynccontextmanager
     async def stop_if_it_fails(what: str) -> AsyncIterator[None]:
@@ -253,7 +254,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         would send them (same topic, key, value, the producer's partitioner, a tombstone to
         forget) but without its 100-message buffer drained one awaited send at a time,
         which stalled the agent ("producer buffer full") in a profile. A refused write
-        raises (see ``owning``). False, with nothing written: memory has diverged, and
+        raises (see ``stop_if_it_fails``). False, with nothing written: memory has diverged, and
         the offsets must not be committed either."""
         if diverged:
             return False
@@ -276,8 +277,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             await write
         crash.passed("state-written")
         return True
-
-    last_batch = time.monotonic()
 
     async def write_states_before_commit() -> bool:
         async with owning("changelog write"):

@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEED_EVENTS = len(FEED_PATH.read_text().splitlines())
 FEED_DUPLICATES = 2  # the demo feed re-delivers two events on purpose
+
+
 def queue_view(values: list[str]) -> dict[tuple[str, int], str]:
     """What the pharmacist queue keeps: one record per (alert_id, revision); a second record
     under the same key must be the same record (a re-publish, never a different decision)."""
@@ -40,11 +42,11 @@ def queue_view(values: list[str]) -> dict[tuple[str, int], str]:
 
 def crash_and_restart(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str,
                       **settings: str) -> tuple[Worker, Worker]:
-    # small batches, each committed: the crash comes after some offsets and states are durable
+    # small batches, a commit (states, then offsets) every batch: the crash comes after some
+    # offsets and states are durable
     crashing = Worker(broker, tmp_path, crash_after=step, batch_size="20", commit_every="20", **settings).start()
     crashing.use_env(monkeypatch)
-    # published while the worker runs: records keep arriving, so faust's commit-every check
-    # (made as records come in) commits offsets between batches before the crash
+    # published while the worker runs, as a live feed arrives
     assert medmon(["replay", str(FEED_PATH)]) == 0
     assert crashing.process is not None
     try:
@@ -52,11 +54,12 @@ def crash_and_restart(broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     except subprocess.TimeoutExpired:
         crashing.stop()
         raise AssertionError(f"the crash point {step} was never reached") from None
+    log = crashing.log.read_text(errors="replace")
     if step.endswith(":raise"):
-        assert status == EXIT_OUTPUT_FAILED, crashing.log.read_text(errors="replace")[-3000:]
-        assert "failed (InjectedFailure): exiting without committing" in crashing.log.read_text(errors="replace")
+        assert status == EXIT_OUTPUT_FAILED, log[-3000:]
+        assert "failed (InjectedFailure): exiting without committing" in log
     else:
-        assert status == -signal.SIGKILL, crashing.log.read_text(errors="replace")[-3000:]
+        assert status == -signal.SIGKILL, log[-3000:]
     restarted = crashing.sibling().start()
     return crashing, restarted
 
