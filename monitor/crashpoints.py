@@ -17,6 +17,8 @@ commit, on revocation, at shutdown, when the input drained; see :func:`monitor.w
 
 ``step:n:raise`` raises :class:`InjectedFailure` there instead: a failure of that step (a
 send the broker refused, say), which the worker must turn into an exit without committing.
+``step:n:stop`` sends the process SIGSTOP instead: a worker frozen (a long GC pause, a
+suspended VM) until the test sends SIGCONT, by which time its group may have moved on.
 
 Off (no cost beyond a None check) unless the setting is given.
 """
@@ -37,24 +39,25 @@ class InjectedFailure(RuntimeError):
 class CrashPoints:
     def __init__(self, spec: str | None) -> None:
         self._target: tuple[str, int] | None = None
-        self._raise = False
+        self._how = ""
         self._passed: Counter[str] = Counter()
         if spec:
             name, _, rest = spec.partition(":")
             count, _, how = rest.partition(":")
             if name not in STEPS:
                 raise ValueError(f"crash_after: unknown step {name!r}; steps: {', '.join(STEPS)}")
-            if how not in ("", "raise"):
-                raise ValueError(f"crash_after: {how!r} is not 'raise' (step:n kills, step:n:raise fails the step)")
+            if how not in ("", "raise", "stop"):
+                raise ValueError(f"crash_after: {how!r} is not 'raise' or 'stop' (step:n kills, step:n:raise "
+                                 "fails the step, step:n:stop freezes the process)")
             self._target = (name, int(count or 1))
-            self._raise = how == "raise"
+            self._how = how
 
     def passed(self, step: str) -> None:
-        """Call at each step; kills the process (or raises) when the configured one is reached."""
+        """Call at each step; kills the process (raises, freezes it) when the configured one is reached."""
         if self._target is None:
             return
         self._passed[step] += 1
         if (step, self._passed[step]) == self._target:
-            if self._raise:
+            if self._how == "raise":
                 raise InjectedFailure(f"injected failure after {step} #{self._passed[step]}")
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGSTOP if self._how == "stop" else signal.SIGKILL)

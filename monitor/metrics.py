@@ -57,6 +57,10 @@ class Metrics:
                                          registry=r)
         self.rebalances = Counter("medsafety_rebalances", "Partition assignments received from the group.",
                                   registry=r)
+        self.states_fenced = Counter("medsafety_states_fenced",
+                                     "State writes dropped because the group had already moved on without this "
+                                     "worker (its session expired); the partitions' next owner applies their "
+                                     "events again.", registry=r)
         self.broker_connected = Gauge("medsafety_broker_connected",
                                       "1 while the broker answers this worker's probes, 0 during an outage.",
                                       registry=r)

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP
 from kafka import TopicPartition
 
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 #: Seconds the broker has to answer the end-offsets probe before the worker calls it an outage.
 BROKER_PROBE_TIMEOUT = 5.0
+#: Seconds the group coordinator has to answer the membership check before a state write.
+MEMBERSHIP_CHECK_TIMEOUT = 5.0
+#: aiokafka's generation of a member that is not in the group (never joined, or dropped).
+NO_GENERATION = -1
 #: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``stop_if_it_fails``.
 EXIT_OUTPUT_FAILED = 75
 #: Seconds without a batch after which the input counts as drained: what it caused is then
@@ -103,6 +108,34 @@ class MonitorApp(faust.App):
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
         install_direct_delivery(self, consumer)
         return consumer
+
+    async def still_in_group(self) -> bool:
+        """False if the group coordinator has dropped this worker (its session expired: a
+        long pause, a stopped process, a partition between it and the coordinator).
+
+        The partitions then belong to another worker, which recovered their states from
+        the changelog and applies the uncommitted events again; states this worker wrote
+        now would land after the new owner's and roll its patients back (the next recovery
+        reads them, while the offsets committed by the new owner skip the events they lack).
+        A heartbeat is a round trip to the coordinator, which answers UNKNOWN_MEMBER_ID or
+        ILLEGAL_GENERATION to a dropped member, and aiokafka then resets the generation
+        until it rejoins; a member whose heartbeat is merely late still learns it here, not
+        seconds later from its own heartbeat timer. A coordinator that does not answer
+        (an outage) proves nothing: the write goes ahead and waits for the broker like any
+        other. Kafka's own fence for this is a transactional producer, which the embedded
+        broker refuses; without it a drop between this answer and the write's
+        acknowledgement (milliseconds) is still possible."""
+        thread = self.consumer._thread  # noqa: SLF001 - faust 0.15 has no public accessor
+        coordinator = thread._ensure_consumer()._coordinator  # noqa: SLF001 - nor aiokafka 0.12
+
+        async def heartbeat() -> None:
+            if coordinator.generation != NO_GENERATION:
+                with contextlib.suppress(KafkaError):
+                    await coordinator._do_heartbeat()  # noqa: SLF001 - resets the generation if dropped
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(thread.call_thread(heartbeat), timeout=MEMBERSHIP_CHECK_TIMEOUT)
+        return coordinator.generation != NO_GENERATION
 
 
 def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str,
@@ -254,12 +287,21 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         would send them (same topic, key, value, the producer's partitioner, a tombstone to
         forget) but without its 100-message buffer drained one awaited send at a time,
         which stalled the agent ("producer buffer full") in a profile. A refused write
-        raises (see ``stop_if_it_fails``). False, with nothing written: memory has diverged, and
-        the offsets must not be committed either."""
+        raises (see ``stop_if_it_fails``). False, with nothing written: memory has diverged,
+        or the group has moved on without this worker (:meth:`MonitorApp.still_in_group`;
+        the changes are dropped), and the offsets must not be committed either."""
         if diverged:
             return False
         if not unwritten:
             return True
+        if not await app.still_in_group():
+            log.warning("not a member of the consumer group any more (session expired): %d changed patients "
+                        "are not written; their partitions' next owner applies the uncommitted events again",
+                        len(unwritten))
+            metrics.states_fenced.inc(len(unwritten))
+            unwritten.clear()
+            metrics.unwritten_patients.set(0)
+            return False
         changelog = table.changelog_topic.get_topic_name()
         writes = []
         for patient_id, stored in unwritten.items():

@@ -4,8 +4,11 @@ are still exactly one worker's, and the bad records all reach the dead-letter to
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 from monitor.publisher import publish_files, read_alerts
 from monitor.settings import ServiceSettings
+from tests.integration.test_crash_restart import queue_view
 from tests.integration.workers import Worker, assert_same_alerts, offline_alerts, wait_for_assignment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -99,6 +103,76 @@ def test_workers_join_and_leave_while_the_feed_is_replayed(apache_kafka, tmp_pat
         replay.join()
         for worker in (first, second, third):
             if worker is not None:
+                worker.stop()
+
+
+def wait_until_frozen(worker: Worker, timeout: float = 120) -> None:
+    """Until the worker's process is stopped (state ``T`` in /proc: it sent itself SIGSTOP)."""
+    assert worker.process is not None
+    stat = Path(f"/proc/{worker.process.pid}/stat")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "T":
+            return
+        assert worker.process.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+        time.sleep(0.1)  # polling an observable condition (the child's process state)
+    raise AssertionError("the worker never reached its freeze point")
+
+
+def wait_for_metric(worker: Worker, name: str, reached: float, timeout: float = 120) -> dict[str, float]:
+    """Poll the worker's /metrics until ``name`` is at least ``reached``."""
+    deadline = time.monotonic() + timeout
+    metrics: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        metrics = worker.metrics()
+        if metrics.get(name, 0) >= reached:
+            return metrics
+        time.sleep(0.25)  # polling observable progress of a child process
+    raise AssertionError(f"{name} never reached {reached}: {metrics}")
+
+
+def test_a_worker_frozen_past_its_session_does_not_roll_back_its_successors_states(
+        apache_kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker frozen with changed patients not yet written (SIGSTOP at a named step, here as its fifth batch arrives: a
+    long pause, a suspended VM) is dropped from the group when its session expires; a
+    second worker takes every partition, recovers from the changelog, applies the first
+    half of the feed again and writes its states. Then the first is continued: its states
+    are older than the successor's, and written now they would be the changelog's last
+    word, so the next recovery would roll those patients back while the committed offsets
+    skip the events they lack. The first worker must drop them (counted), and the second
+    half of the feed, published after it has left, must give the offline alerts of the
+    whole feed. Apache Kafka only: two workers in one group (see above)."""
+    broker = apache_kafka.url
+    expected = offline_alerts(tmp_path)
+    first_half, second_half = feed_parts(tmp_path, 2)
+    frozen = Worker(broker, tmp_path, crash_after="batch-received:5:stop", batch_size="20").start()
+    frozen.use_env(monkeypatch)
+    successor = None
+    try:
+        assert medmon(["replay", str(first_half)]) == 0
+        wait_until_frozen(frozen)
+        successor = frozen.sibling().start()
+        successor.wait_caught_up()  # all four partitions: the frozen worker was dropped
+        deadline = time.monotonic() + 60
+        while successor.metrics().get("medsafety_unwritten_patients") != 0:  # its states are on the changelog
+            assert time.monotonic() < deadline, "the successor never wrote its states"
+            time.sleep(0.25)  # polling observable progress of a child process
+        assert frozen.process is not None
+        os.kill(frozen.process.pid, signal.SIGCONT)
+        fenced = wait_for_metric(frozen, "medsafety_rebalances_total", 2)  # rejoined after the drop
+        assert fenced.get("medsafety_states_fenced_total", 0) > 0, "the stale states were not held back"
+        assert "not a member of the consumer group any more" in frozen.log.read_text(errors="replace")
+        frozen.stop()
+        wait_for_assignment([successor], 4)
+        assert medmon(["replay", str(second_half)]) == 0
+        successor.wait_caught_up()
+        values = [m.value.decode() for m in successor.read_to_end(successor.topic("alerts"))]
+        assert_same_alerts(list(queue_view(values).values()), expected)
+    finally:
+        for worker in (frozen, successor):
+            if worker is not None:
+                if worker.process is not None and worker.process.poll() is None:
+                    os.kill(worker.process.pid, signal.SIGCONT)
                 worker.stop()
 
 
