@@ -195,6 +195,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     consumed: dict[TP, int] = {}  # last offset received per input topic-partition
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
     end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
+    start_offsets: dict[TP, int] = {}  # log start offsets (the probe's), for partitions nothing came from yet
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     #: Patients changed since their last changelog write (None: forget the patient). The
@@ -334,10 +335,19 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         sits in faust's buffers, and a restarted worker then took a topic whose records were
         fetched but not yet handed over for idle, letting orders overtake pain scores.
         faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
-        accessor in 0.15); it stores offset 0 as None, hence the highwater-0 case below."""
+        accessor in 0.15); it stores offset 0 as None, hence the highwater-0 case below.
+
+        Never below the partition's log start offset (from the broker probe): records
+        below it are gone (retention, DeleteRecords) and the consumer starts at the log
+        start, so a partition whose every record expired, with no commit or one from
+        before the expiry, would otherwise never be caught up and hold its partition
+        number's watermark back for good."""
         if tp in consumed:
             return consumed[tp] + 1
         committed = app.consumer._committed_offset.get(tp)  # noqa: SLF001 - see docstring
+        start = start_offsets.get(tp)
+        if start:
+            return max(committed or 0, start)
         return committed if committed else None
 
     def fetched_highwater(tp: TP) -> int | None:
@@ -442,6 +452,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         health.broker_connected = True
         metrics.broker_connected.set(1)
         metrics.ready.set(health.ready())
+        silent = [tp for tp in tps if tp not in consumed]  # see next_offset
+        if silent:
+            with contextlib.suppress(Exception):  # an answer next time will do
+                starts = await asyncio.wait_for(consumer.earliest_offsets(*silent), timeout=BROKER_PROBE_TIMEOUT)
+                start_offsets.update((TP(tp.topic, tp.partition), offset) for tp, offset in starts.items())
         for tp in tps:
             listed = ends.get(tp)
             if listed is None:
@@ -481,6 +496,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             consumed.pop(tp, None)
             processed.pop(tp, None)
             end_offsets.pop(tp, None)
+            start_offsets.pop(tp, None)
         processor.revoke({tp.partition for tp in revoked if tp.topic in input_names})
         metrics.assigned_partitions.set(0)
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
-from monitor.broker import PRODUCER_OPTIONS
+from monitor.broker import KAFKA_API_VERSION, PRODUCER_OPTIONS
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 from tests.integration.workers import Worker, assert_same_alerts, offline_alerts, wait_for_assignment
@@ -173,3 +173,43 @@ def test_a_restarted_worker_on_a_backlog_gives_the_offline_alerts(broker: str, t
         assert_same_alerts(list(queue.values()), expected)
     finally:
         second.stop()
+
+
+def test_a_topic_whose_records_all_expired_does_not_hold_the_watermark(apache_kafka, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention (here DeleteRecords) emptied every patient-update partition before this
+    group ever committed there: each has an end offset above 0 and nothing to read. They
+    must count as caught up (the next offset is never below the log start), or those
+    partitions would hold their watermark back for good and no alert would be released.
+    Apache Kafka only: the embedded broker (Tansu 0.6, memory storage) drops the connection
+    on DeleteRecords and applies no retention."""
+    broker = apache_kafka.url
+    feed = tmp_path / "no-updates.ndjson"
+    feed.write_text("".join(line for line in FEED_PATH.read_text().splitlines(keepends=True)
+                            if json.loads(line)["type"] != "patient_update"))
+    offline = tmp_path / "offline.ndjson"
+    assert medmon(["evaluate", str(feed), "--out", str(offline)]) == 0
+    expected = offline.read_text().splitlines()
+    assert expected
+    worker = Worker(broker, tmp_path)
+    worker.create_topics()
+    adt = worker.topic("patient")
+    producer = KafkaProducer(bootstrap_servers=broker, **PRODUCER_OPTIONS)
+    sent = [producer.send(adt, partition=p, value=b"expired") for p in range(4) for _ in range(3)]
+    producer.flush()
+    producer.close()
+    ends = {TopicPartition(adt, s.get().partition): s.get().offset + 1 for s in sent}
+    admin = KafkaAdminClient(bootstrap_servers=broker, api_version=KAFKA_API_VERSION)
+    try:
+        admin.delete_records(ends)
+    finally:
+        admin.close()
+    worker.start()
+    try:
+        worker.use_env(monkeypatch)
+        assert medmon(["replay", str(feed)]) == 0
+        metrics = worker.wait_caught_up()  # lag 0 on the emptied partitions too
+        assert_same_alerts([m.value.decode() for m in worker.read_to_end(worker.topic("alerts"))], expected)
+        assert metrics.get("medsafety_dead_letters_total", 0) == 0
+    finally:
+        worker.stop()
