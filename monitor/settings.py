@@ -136,6 +136,11 @@ class ServiceSettings(BaseModel):
         "the wall time elapsed, so deadline alerts still fire on a quiet feed.")
     batch_size: int = Field(500, ge=1, description="Records handled per batch (stream.take).")
     batch_within: float = Field(0.05, gt=0, description="Seconds to wait for a batch to fill.")
+    fetch_max_wait: float = Field(
+        0.05, gt=0, le=30,
+        description="Longest a fetch waits on the broker for new records (s). Apache Kafka answers as soon as "
+        "records arrive; the embedded broker answers at the end of the wait, so this bounds the time a record "
+        "waits to be fetched (faust fixes 1.5 s).")
     session_timeout: float = Field(10.0, gt=0, description="Consumer session timeout (s); short = fast failover.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How every Kafka client of the monitor connects (worker, replay, alerts).")

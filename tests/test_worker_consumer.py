@@ -1,0 +1,23 @@
+"""The worker's aiokafka consumer as faust builds it, with the monitor's corrections."""
+
+from __future__ import annotations
+
+import asyncio
+
+from monitor.clinical.context import ClinicalRules
+from monitor.metrics import Metrics
+from monitor.settings import RuleSettings, ServiceSettings
+from monitor.worker import create_app
+
+
+def test_the_consumer_fetch_waits_as_configured_not_faust_s_fixed_one_and_a_half_seconds() -> None:
+    """faust 0.15 fixes fetch_max_wait_ms=1500; the embedded broker holds a fetch for the
+    whole wait, so the setting bounds how long a record waits to be fetched there."""
+    async def build(env: dict[str, str]) -> int:
+        service = ServiceSettings.from_env(env)
+        app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
+        client = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001 - what on_start builds
+        return client._fetch_max_wait_ms  # noqa: SLF001
+
+    assert asyncio.run(build({})) == 50
+    assert asyncio.run(build({"MEDSAFETY_FETCH_MAX_WAIT": "0.2"})) == 200
