@@ -126,8 +126,8 @@ class MonitorApp(faust.App):
         return consumer
 
     async def still_in_group(self) -> bool:
-        """False if the group coordinator has dropped this worker (its session expired: a
-        long pause, a stopped process, a partition between it and the coordinator).
+        """False if the group coordinator has dropped this worker (its session expired
+        during a long pause or a stopped process; max_poll_interval exceeded).
 
         The partitions then belong to another worker, which recovered their states from
         the changelog and applies the uncommitted events again; states this worker wrote
@@ -136,21 +136,29 @@ class MonitorApp(faust.App):
         A heartbeat is a round trip to the coordinator, which answers UNKNOWN_MEMBER_ID or
         ILLEGAL_GENERATION to a dropped member, and aiokafka then resets the generation
         until it rejoins; a member whose heartbeat is merely late still learns it here, not
-        seconds later from its own heartbeat timer. A coordinator that does not answer
-        (an outage) proves nothing: the write goes ahead and waits for the broker like any
-        other. Kafka's own fence for this is a transactional producer, which the embedded
-        broker refuses; without it a drop between this answer and the write's
-        acknowledgement (milliseconds) is still possible."""
+        seconds later from its own heartbeat timer.
+
+        Not covered: a coordinator that does not answer (an outage, or a network partition
+        between this worker and the coordinator alone) proves nothing, and the write goes
+        ahead; failing closed there would stop every write during a broker outage, which
+        the worker must ride out. Where the changelog's partition leader is the same broker
+        (one broker, as here) such a write cannot land either; in a cluster it could.
+        Kafka's own fence is a transactional producer, which the embedded broker refuses;
+        without it a drop between this answer and the write's acknowledgement (milliseconds)
+        is still possible too."""
         thread = self.consumer._thread  # noqa: SLF001 - faust 0.15 has no public accessor
-        coordinator = thread._ensure_consumer()._coordinator  # noqa: SLF001 - nor aiokafka 0.12
+        coordinator = thread._ensure_consumer()._coordinator  # noqa: SLF001 - nor aiokafka 0.14
 
         async def heartbeat() -> None:
+            # bounded here too: a wait_for on the caller's side would leave the request
+            # running in the consumer thread, holding one of its method-queue workers
             if coordinator.generation != NO_GENERATION:
-                with contextlib.suppress(KafkaError):
-                    await coordinator._do_heartbeat()  # noqa: SLF001 - resets the generation if dropped
+                with contextlib.suppress(KafkaError, asyncio.TimeoutError):
+                    await asyncio.wait_for(coordinator._do_heartbeat(),  # noqa: SLF001 - resets the generation if dropped
+                                           timeout=MEMBERSHIP_CHECK_TIMEOUT)
 
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(thread.call_thread(heartbeat), timeout=MEMBERSHIP_CHECK_TIMEOUT)
+            await asyncio.wait_for(thread.call_thread(heartbeat), timeout=2 * MEMBERSHIP_CHECK_TIMEOUT)
         return coordinator.generation != NO_GENERATION
 
 
@@ -313,7 +321,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         if not unwritten:
             return True
         if not await app.still_in_group():
-            log.warning("not a member of the consumer group any more (session expired): %d changed patients "
+            log.warning("not a member of the consumer group any more (dropped by the coordinator): %d changed patients "
                         "are not written; their partitions' next owner applies the uncommitted events again",
                         len(unwritten))
             metrics.states_fenced.inc(len(unwritten))

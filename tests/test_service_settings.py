@@ -60,4 +60,5 @@ def test_metrics_and_health_bind_to_the_configured_address() -> None:
     try:
         assert server.server_address[0] == "127.0.0.2"
     finally:
+        server.shutdown()
         server.server_close()

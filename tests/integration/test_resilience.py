@@ -159,8 +159,7 @@ def test_a_worker_frozen_past_its_session_does_not_roll_back_its_successors_stat
             time.sleep(0.25)  # polling observable progress of a child process
         assert frozen.process is not None
         os.kill(frozen.process.pid, signal.SIGCONT)
-        fenced = wait_for_metric(frozen, "medsafety_rebalances_total", 2)  # rejoined after the drop
-        assert fenced.get("medsafety_states_fenced_total", 0) > 0, "the stale states were not held back"
+        wait_for_metric(frozen, "medsafety_states_fenced_total", 1)  # the stale states were held back
         assert "not a member of the consumer group any more" in frozen.log.read_text(errors="replace")
         frozen.stop()
         wait_for_assignment([successor], 4)
