@@ -97,7 +97,8 @@ class Worker:
                     and not any(lags) and metrics.get("medsafety_held_events") == 0):
                 return metrics
             time.sleep(0.25)  # polling observable progress of a child process
-        raise AssertionError(f"worker never caught up: {metrics}")
+        raise AssertionError(f"worker never caught up: {metrics}\nits log ends:\n"
+                             f"{self.log.read_text(errors='replace')[-3000:]}")
 
     def create_topics(self) -> None:
         """The topics ``medmon worker`` would create, made before it starts (to publish first)."""
