@@ -396,22 +396,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         """Records of this topic-partition may still come (see :func:`caught_up`)."""
         return not caught_up(topic, partition)
 
-    def current(events: list[Any]) -> list[Any]:
-        """The events of a batch fetched in the current generation, while streams flow.
-
-        A batch filled before a rebalance is handed over after it (faust's per-event
-        iterator drops such records; ``take_events``' buffer does not). Handled, they would
-        re-create their partition's engine from a table not yet recovered for the new
-        assignment, or feed a partition that moved: a worker dropped from its group and
-        continued then wrote states older than its successor's (wrong alerts in 2 of 4
-        runs of the frozen-worker test). The records are not lost: whoever owns their
-        partition now is handed them again from the committed offsets."""
-        generation, flowing = app.consumer_generation_id, app.flow_control.is_active()
-        kept = [event for event in events if flowing and event.message.generation_id == generation]
-        if len(kept) < len(events):
-            log.info("dropped %d records fetched before the last rebalance", len(events) - len(kept))
-        return kept
-
     @app.agent(inputs, name="medsafety-monitor")
     async def monitor(stream: faust.StreamT) -> None:
         nonlocal last_batch
@@ -427,15 +411,13 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     handled_since_commit = 0
                     await app.consumer.commit()
                 crash.passed("batch-received")
+                records = []
+                for event in events:
+                    message = event.message
+                    consumed[message.tp] = message.offset
+                    records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
+                                               message.value, message.timestamp))
                 async with owner_lock:
-                    # No await between this check and handle(): a rebalance cannot slip in.
-                    events = current(events)
-                    records = []
-                    for event in events:
-                        message = event.message
-                        consumed[message.tp] = message.offset
-                        records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
-                                                   message.value, message.timestamp))
                     await publish(processor.handle(records, lagging))
                 processed.update((event.message.tp, event.message.offset) for event in events)
                 handled_since_commit += len(events)
