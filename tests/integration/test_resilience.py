@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -119,16 +120,17 @@ def wait_until_frozen(worker: Worker, timeout: float = 120) -> None:
     raise AssertionError("the worker never reached its freeze point")
 
 
-def wait_for_metric(worker: Worker, name: str, reached: float, timeout: float = 120) -> dict[str, float]:
-    """Poll the worker's /metrics until ``name`` is at least ``reached``."""
+def wait_for_metrics(worker: Worker, condition: Callable[[dict[str, float]], bool], what: str,
+                     timeout: float = 120) -> dict[str, float]:
+    """Poll the worker's /metrics until ``condition`` holds for them."""
     deadline = time.monotonic() + timeout
     metrics: dict[str, float] = {}
     while time.monotonic() < deadline:
         metrics = worker.metrics()
-        if metrics.get(name, 0) >= reached:
+        if condition(metrics):
             return metrics
         time.sleep(0.25)  # polling observable progress of a child process
-    raise AssertionError(f"{name} never reached {reached}: {metrics}")
+    raise AssertionError(f"{what} never happened: {metrics}")
 
 
 @pytest.mark.xfail(strict=False, reason=(
@@ -137,8 +139,9 @@ def wait_for_metric(worker: Worker, name: str, reached: float, timeout: float = 
     "and handled after it restores the partition's engine from the not-yet-recovered table)"))
 def test_a_worker_frozen_past_its_session_does_not_roll_back_its_successors_states(
         apache_kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker frozen with changed patients not yet written (SIGSTOP at a named step, here as its fifth batch arrives: a
-    long pause, a suspended VM) is dropped from the group when its session expires; a
+    """A worker frozen with changed patients not yet written (SIGSTOP at a named step,
+    here as its fifth batch arrives: a long pause, a suspended VM) is dropped from the
+    group when its session expires; a
     second worker takes every partition, recovers from the changelog, applies the first
     half of the feed again and writes its states. Then the first is continued: its states
     are older than the successor's, and written now they would be the changelog's last
@@ -157,13 +160,12 @@ def test_a_worker_frozen_past_its_session_does_not_roll_back_its_successors_stat
         wait_until_frozen(frozen)
         successor = frozen.sibling().start()
         successor.wait_caught_up()  # all four partitions: the frozen worker was dropped
-        deadline = time.monotonic() + 60
-        while successor.metrics().get("medsafety_unwritten_patients") != 0:  # its states are on the changelog
-            assert time.monotonic() < deadline, "the successor never wrote its states"
-            time.sleep(0.25)  # polling observable progress of a child process
+        wait_for_metrics(successor, lambda m: m.get("medsafety_unwritten_patients") == 0,
+                         "the successor writing its states to the changelog", timeout=60)
         assert frozen.process is not None
         os.kill(frozen.process.pid, signal.SIGCONT)
-        wait_for_metric(frozen, "medsafety_states_fenced_total", 1)  # the stale states were held back
+        wait_for_metrics(frozen, lambda m: m.get("medsafety_states_fenced_total", 0) >= 1,
+                         "the frozen worker holding its stale states back")
         assert "not a member of the consumer group any more" in frozen.log.read_text(errors="replace")
         frozen.stop()
         wait_for_assignment([successor], 4)
