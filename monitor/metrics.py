@@ -61,6 +61,10 @@ class Metrics:
                                      "State writes dropped because the group had already moved on without this "
                                      "worker (its session expired); the partitions' next owner applies their "
                                      "events again.", registry=r)
+        self.records_refetched = Counter("medsafety_records_refetched",
+                                         "Records a batch held across a rebalance, dropped unacknowledged: their "
+                                         "partition's owner is handed them again from the committed offset.",
+                                         registry=r)
         self.broker_connected = Gauge("medsafety_broker_connected",
                                       "1 while the broker answers this worker's probes, 0 during an outage.",
                                       registry=r)

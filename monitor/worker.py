@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 import faust
@@ -39,6 +39,7 @@ from .kafka_clients import faust_credentials, security_options
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
+from .stale_records import forgo, split_stale
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class MonitorApp(faust.App):
     before_commit: Callable[[], Awaitable[bool]] | None = None
     #: The consumer's fetch wait (ms): ServiceSettings.fetch_max_wait, where faust fixes 1500.
     fetch_max_wait_ms: int = 1500
+    #: The agent's topics: rewound to their beginning after a rebalance when uncommitted.
+    consumed_topics: frozenset[str] = frozenset()
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -109,20 +112,22 @@ class MonitorApp(faust.App):
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
         install_direct_delivery(self, consumer)
+        resume_only_what_is_suspended(self.flow_control)  # built in the app's loop by now
 
         thread = consumer._thread  # noqa: SLF001 - where faust builds aiokafka's consumer
         create_worker_consumer = thread._create_worker_consumer  # noqa: SLF001
 
-        def with_fetch_wait(transport: Any) -> Any:
+        def corrected(transport: Any) -> Any:
             # faust 0.15 passes fetch_max_wait_ms=1500 with no setting; the embedded broker
             # holds a fetch for the whole wait even when records arrive meanwhile, which was
             # most of the alert latency there (p50 about 700 ms at 1,000 events/s offered,
             # 230 ms on Apache Kafka). aiokafka reads the value when it starts.
             client = create_worker_consumer(transport)
             client._fetch_max_wait_ms = app.fetch_max_wait_ms  # noqa: SLF001
+            client.seek_to_committed = seeking_uncommitted_to_the_beginning(client, app.consumed_topics)
             return client
 
-        thread._create_worker_consumer = with_fetch_wait  # noqa: SLF001
+        thread._create_worker_consumer = corrected  # noqa: SLF001
         return consumer
 
     async def still_in_group(self) -> bool:
@@ -162,6 +167,57 @@ class MonitorApp(faust.App):
         return coordinator.generation != NO_GENERATION
 
 
+def resume_only_what_is_suspended(flow: Any) -> None:
+    """Make ``flow.resume()`` (faust's ``app.flow_control``) a no-op while the flow is active.
+
+    mode's ``FlowControlEvent.resume`` also clears every stream queue, and faust 0.15 calls
+    it more than once as a rebalance ends: once its recovery has read the changelogs (for
+    tables with a recovery buffer of 1, the default) and again after seeking the input
+    partitions to their committed offsets. Records delivered in between, with the flow
+    already active, were in a stream's queue when the second call cleared it: never
+    handled, never acknowledged, and never fetched again, since the seek had already
+    happened. On Apache Kafka a worker delivered offsets 14 and 15 of a pain-score
+    partition right after that seek, handled 14, and never saw 15 (a pain score missing
+    from an OIH alert's evidence, a laxative or benzodiazepine order missing: the
+    join-and-leave-while-replayed test failed 1 in 4 runs with its rerun off). A resume
+    that has nothing to resume now leaves the queues alone; the first one, which ends a
+    suspension, still clears what was queued before it."""
+    resume = flow.resume
+
+    def resume_if_suspended() -> None:
+        if not flow.is_active():
+            resume()
+
+    flow.resume = resume_if_suspended
+
+
+def seeking_uncommitted_to_the_beginning(client: Any, topics: Collection[str]
+                                         ) -> Callable[..., Awaitable[dict[Any, int | None]]]:
+    """aiokafka's ``seek_to_committed``, which also rewinds a partition of ``topics`` with no
+    committed offset (or offset 0) to its beginning, where aiokafka leaves its fetch
+    position alone. (Not the table's changelog partitions: faust never commits them, and
+    its recovery seeks them itself.)
+
+    After a rebalance faust drops the records it fetched but did not hand over (an older
+    generation, or the flow suspended) without acknowledging them, as the worker drops a
+    batch held across the rebalance (:mod:`monitor.stale_records`), and relies on this
+    seek to be handed them again. On a partition nothing was committed for yet, the fetch
+    position stayed past them and they were never seen again (traced on Apache Kafka: a
+    worker that kept a partition dropped its record 0 and never saw it again). The
+    consumer starts from the earliest offset anyway (``consumer_auto_offset_reset``), so
+    the beginning is where "committed" points."""
+    seek_to_committed = client.seek_to_committed
+
+    async def seek(*partitions: Any) -> dict[Any, int | None]:
+        committed = await seek_to_committed(*partitions)
+        uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic in topics]
+        if uncommitted:
+            await client.seek_to_beginning(*uncommitted)
+        return committed
+
+    return seek
+
+
 def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics, broker_url: str,
                health: Health | None = None) -> faust.App:
     app = MonitorApp(
@@ -197,6 +253,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     )
     app.end_offset_url, app.end_offset_options = broker_url, security_options(service)
     app.fetch_max_wait_ms = round(service.fetch_max_wait * 1000)
+    app.consumed_topics = frozenset(service.consumed_topics)
     inputs = app.topic(*service.consumed_topics, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
@@ -411,13 +468,19 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     handled_since_commit = 0
                     await app.consumer.commit()
                 crash.passed("batch-received")
-                records = []
-                for event in events:
-                    message = event.message
-                    consumed[message.tp] = message.offset
-                    records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
-                                               message.value, message.timestamp))
                 async with owner_lock:
+                    # No await between this test and handle(): a rebalance cannot slip in.
+                    events, stale = split_stale(app, events, processor.engines.__contains__)
+                    if stale:
+                        forgo(app.consumer, stale)
+                        metrics.records_refetched.inc(len(stale))
+                        log.info("%d records fetched before a rebalance are left to be fetched again", len(stale))
+                    records = []
+                    for event in events:
+                        message = event.message
+                        consumed[message.tp] = message.offset
+                        records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
+                                                   message.value, message.timestamp))
                     await publish(processor.handle(records, lagging))
                 processed.update((event.message.tp, event.message.offset) for event in events)
                 handled_since_commit += len(events)

@@ -133,10 +133,6 @@ def wait_for_metrics(worker: Worker, condition: Callable[[dict[str, float]], boo
     raise AssertionError(f"{what} never happened: {metrics}")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap (README, Delivery guarantees): the fence stops the frozen worker's stale writes, yet 2 of 4 "
-    "runs still ended with wrong alerts; a second path is suspected (a batch taken before the revocation "
-    "and handled after it restores the partition's engine from the not-yet-recovered table)"))
 def test_a_worker_frozen_past_its_session_does_not_roll_back_its_successors_states(
         apache_kafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker frozen with changed patients not yet written (SIGSTOP at a named step,

@@ -39,7 +39,7 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
 
-    def start(self, timeout: float = 60, loglevel: str = "warn") -> "Worker":
+    def start(self, timeout: float = 60, loglevel: str = "info") -> "Worker":
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
                                         env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
@@ -164,9 +164,18 @@ def assert_same_alerts(actual: list[str], expected: list[str]) -> None:
         r = json.loads(line)
         return f"{r['patient_id']} {r['kind']} rev{r['revision']} {r['status']} {r['severity']} at {r['raised_at']}"
 
-    missing = [short(x) for x in expected if actual.count(x) < expected.count(x)]
-    extra = [short(x) for x in actual if actual.count(x) > expected.count(x)]
-    raise AssertionError(f"{len(actual)} alerts, {len(expected)} expected\nmissing: {missing}\nunexpected: {extra}")
+    missing = [x for x in expected if actual.count(x) < expected.count(x)]
+    extra = [x for x in actual if actual.count(x) > expected.count(x)]
+    differences = []  # fields of a missing and an unexpected record with the same short form
+    for wanted in missing:
+        for got in extra:
+            if short(got) == short(wanted):
+                a, b = json.loads(wanted), json.loads(got)
+                differences.append(f"{short(wanted)}: " + "; ".join(
+                    f"{k} expected {a.get(k)!r}, got {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
+                    if a.get(k) != b.get(k)))
+    raise AssertionError(f"{len(actual)} alerts, {len(expected)} expected\nmissing: {[short(x) for x in missing]}\n"
+                         f"unexpected: {[short(x) for x in extra]}\ndiffering: {differences}")
 
 
 def wait_for_assignment(workers: list[Worker], partitions: int, timeout: float = 120) -> list[int]:
