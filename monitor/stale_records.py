@@ -36,9 +36,9 @@ def split_stale(app: Any, events: Sequence[Any], has_engine: Callable[[int], boo
     from a table not yet recovered for the new assignment). A batch handed over while the
     flow is suspended but before the revocation reached the partitions is handled as
     usual: its states are written and its offsets committed as the revocation finishes,
-    which is what the handover tests found to keep alerts equal to one worker's (dropping
-    those too sent them through the re-fetch, and 3 of 4 runs of the join-and-leave-while-
-    replayed test raised alerts at the wrong time)."""
+    as before this module existed. (Dropping those too sent every such batch through the
+    re-fetch, where a second flow resume then cleared records from the streams' queues:
+    see ``monitor.worker.resume_only_what_is_suspended``. Handled, they need no re-fetch.)"""
     generation = app.consumer_generation_id
     flowing = app.flow_control.is_active()
     current: list[Any] = []
