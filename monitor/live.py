@@ -114,29 +114,48 @@ def alert_bytes(record: AlertRecord) -> bytes:
 
 
 class TopicClocks:
-    """Event-time progress of each input topic within one partition number."""
+    """Event-time progress of each input topic within one partition number.
+
+    A topic's clock is the newest event time it delivered, with two exceptions once it has
+    caught up with its end offset. *Live*, its last record having arrived within the
+    allowed lateness of its event time (either way: a source clock a little ahead of this
+    one still counts), it stands at wall time: the next record it
+    delivers arrives now or later, so by the lateness contract it occurred at
+    ``now - lateness`` or later, which is all a watermark of ``now - lateness`` needs.
+    Otherwise, silent for ``idle_after`` of wall time, it is *idle* and holds nothing back
+    (Flink's idle-source rule). Without the first, a live feed's last events waited for
+    the topics to turn idle (1 s, plus the timer's period) before anything released them;
+    with it, they wait the allowed lateness. A replay of history never qualifies (its
+    records arrive long after their event times), so it is ordered exactly as before."""
 
     def __init__(self, topics: Iterable[str], started: float) -> None:
         self.topics = tuple(topics)
         self.started = started  # wall time this worker took the partition
         self.newest: dict[str, float] = {}  # topic -> newest event time delivered
         self.last_record: dict[str, float] = {}  # topic -> wall time of its last record
+        self.arrival_lag: dict[str, float] = {}  # topic -> its last record's wall time - event time
 
     def saw(self, topic: str, occurred: float, wall: float) -> None:
         if occurred > self.newest.get(topic, NEVER):
             self.newest[topic] = occurred
         self.last_record[topic] = wall
+        self.arrival_lag[topic] = wall - occurred
 
-    def source_time(self, now: float, idle_after: float, lagging: Callable[[str], bool]) -> float | None:
+    def source_time(self, now: float, idle_after: float, lagging: Callable[[str], bool],
+                    lateness: float | None = None) -> float | None:
         """The event time every topic has reached (None: a topic has delivered nothing yet
         and is not idle, so nothing is known). Idle topics are left out; if all are idle,
-        ``NEVER`` (the caller then uses the newest event time of any)."""
+        ``NEVER`` (the caller then uses the newest event time of any). With ``lateness``,
+        live topics count at ``now`` (see the class)."""
         times = []
         for topic in self.topics:
-            idle = not lagging(topic) and now - self.last_record.get(topic, self.started) >= idle_after
-            if idle:
-                continue
             newest = self.newest.get(topic)
+            if not lagging(topic):
+                if lateness is not None and abs(self.arrival_lag.get(topic, lateness + 1)) <= lateness:
+                    times.append(max(now, newest))  # type: ignore[type-var]  # saw() set both
+                    continue
+                if now - self.last_record.get(topic, self.started) >= idle_after:
+                    continue
             if newest is None:
                 return None
             times.append(newest)
@@ -175,7 +194,7 @@ class LiveProcessor:
             self._last_input_wall[partition] = started
             engine = self.engine(partition)
             reached = self._clocks[partition].source_time(started, self._idle_after,
-                                                          lambda topic: lagging(topic, partition))
+                                                          lambda topic: lagging(topic, partition), self._lateness)
             if reached == NEVER:
                 reached = engine.max_event_time
             if reached is not None and reached != NEVER:
@@ -235,23 +254,36 @@ class LiveProcessor:
                     self.metrics.events_duplicate.inc(value - before.get(key, 0))
 
     def tick(self, caught_up: Callable[[str, int], bool] = lambda topic, partition: True) -> Output:
-        """Live mode only: a partition whose every topic is idle (``caught_up`` with its end
-        offset and silent for ``idle_advance``) moves its event time on by the wall time
-        elapsed, so held events are released and deadlines fire on a quiet feed. A partition
-        with records still to deliver is left to :meth:`handle` (just after a handover the
-        restored held events run ahead of what the slow topics have delivered)."""
+        """Live mode only: move the event time of a partition on without input, so held
+        events are released and deadlines fire on a quiet feed. Only a partition whose
+        every topic is caught up with its end offset (one with records still to deliver is
+        left to :meth:`handle`: just after a handover the restored held events run ahead of
+        what the slow topics have delivered), and only in two cases. Every topic idle
+        (silent for ``idle_advance``): event time moves on by the wall time elapsed since
+        the last input. Every topic live or idle, at least one live (see
+        :class:`TopicClocks`): event time is wall time. Otherwise a topic's own newest
+        event still bounds the watermark, and advancing without the records it is about to
+        deliver could make them late where :meth:`handle` would have counted them first."""
         out = Output()
         now = self._clock()
         idle_after = self._idle_after
         for partition, engine in self.engines.items():
             last = self._last_input_wall.get(partition)
-            if last is None or now - last < idle_after or engine.max_event_time == NEVER:
+            if last is None or engine.max_event_time == NEVER:
                 continue
-            all_idle = self._clocks[partition].source_time(
-                now, idle_after, lambda topic: not caught_up(topic, partition)) == NEVER
-            if not all_idle:
+            clocks = self._clocks[partition]
+            if not all(caught_up(topic, partition) for topic in clocks.topics):
                 continue
-            out.alerts.extend(self._outgoing(engine.advance(engine.max_event_time - self._lateness + (now - last))))
+            reached = clocks.source_time(now, idle_after, lambda topic: False, self._lateness)
+            if reached == NEVER:
+                if now - last < idle_after:
+                    continue
+                watermark = engine.max_event_time - self._lateness + (now - last)
+            elif reached is not None and reached >= now:
+                watermark = now - self._lateness
+            else:
+                continue
+            out.alerts.extend(self._outgoing(engine.advance(watermark)))
             self._collect(partition, out)
         return out
 

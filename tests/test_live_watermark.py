@@ -1,0 +1,80 @@
+"""The live worker's watermark on a live feed (event times at wall time) and on a replay
+of history: a caught-up live topic stands at wall time, so the last events of a live feed
+wait the allowed lateness, not the topics' turning idle (monitor.live.TopicClocks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from monitor.live import InputRecord, LiveProcessor
+from monitor.metrics import Metrics
+from monitor.settings import ServiceSettings
+from tests.feeds import T0, Patient, rules
+from tests.test_live_processor import Clock
+
+LATENESS = timedelta(milliseconds=100)
+SERVICE = ServiceSettings()  # idle_advance 1 s
+
+
+def processor_at(clock: Clock) -> LiveProcessor:
+    processor = LiveProcessor(rules(allowed_lateness=LATENESS), SERVICE, Metrics(), wall_clock=clock)
+    processor.adopt([0])  # taken at this wall time; the re-key topic, silent, turns idle 1 s later
+    return processor
+
+
+def held(processor: LiveProcessor) -> int:
+    return sum(engine.held for engine in processor.engines.values())
+
+
+def handed_over(processor: LiveProcessor, patient: Patient) -> None:
+    records = [InputRecord(SERVICE.topic_for_type[event.type], 0, offset, patient.id.encode(),
+                           event.model_dump_json().encode(), event.occurred_at.timestamp())
+               for offset, event in enumerate(patient.events)]
+    processor.handle(records, lagging=lambda topic, partition: False)
+
+
+def feed(patient: Patient) -> Patient:
+    patient.rx(0, "O1", "oxycodone")
+    patient.pain(0, 6)
+    patient.update(0)
+    return patient
+
+
+def test_a_live_feed_is_released_once_its_events_are_older_than_the_allowed_lateness() -> None:
+    clock = Clock()
+    clock.now = T0.timestamp() - 2.0
+    processor = processor_at(clock)
+    clock.now = T0.timestamp() + 0.02  # every topic has delivered an event 20 ms old
+    handed_over(processor, feed(Patient()))
+    assert held(processor) == 3
+    clock.now += 0.05
+    processor.tick()
+    assert held(processor) == 3  # 70 ms old: within the lateness, still held for order
+    clock.now += 0.06
+    processor.tick()
+    assert held(processor) == 0  # 130 ms old: released, with no topic silent for 1 s
+
+
+def test_a_replay_of_history_still_waits_for_its_topics_to_turn_idle() -> None:
+    clock = Clock()
+    clock.now = T0.timestamp() + 86_400 - 2.0
+    processor = processor_at(clock)
+    clock.now += 2.0  # the same events a day after they occurred
+    handed_over(processor, feed(Patient()))
+    clock.now += 0.5
+    processor.tick()
+    assert held(processor) == 3  # caught up but not idle: the topics' own event time holds
+    clock.now += 0.6
+    processor.tick()
+    assert held(processor) == 0  # idle for 1.1 s: released by the wall-time advance
+
+
+def test_a_lagging_topic_holds_a_live_feed_back() -> None:
+    clock = Clock()
+    clock.now = T0.timestamp() - 2.0
+    processor = processor_at(clock)
+    clock.now = T0.timestamp() + 0.02
+    handed_over(processor, feed(Patient()))
+    clock.now += 0.5
+    processor.tick(caught_up=lambda topic, partition: topic != SERVICE.pain_topic)
+    assert held(processor) == 3  # pain scores still to fetch: nothing is released without them
