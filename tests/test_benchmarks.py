@@ -49,6 +49,7 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert result["ratio"] == pytest.approx(result["monitor_events_per_s"] / result["baseline_events_per_s"], rel=0.01)
     assert 0 <= result["latency_p50_ms"] <= result["latency_p99_ms"]
     assert result["latency_allowed_lateness_ms"] == 100 and result["latency"]["samples"] > 0
+    assert 0 <= result["latency"]["late_events"] <= result["latency"]["events"]
     assert result["state_bytes_per_patient"] > 0 and result["peak_rss_mb"] > 0
     rows = result["scaling"]
     assert [row["patients"] for row in rows] == list(QUICK_PATIENTS)

@@ -7,9 +7,10 @@ scores and updates tiled over N active patients), it measures:
 - **baseline**: a bare faust agent (:mod:`monitor.benchmarks.baseline_agent`) on the
   feed's topics that decodes and counts each record, from its first record to its last;
 - **monitor**: the real ``medmon worker`` (every detector, the changelog-backed table,
-  alert publishing), from the first event consumed until the last is processed and the
-  states it changed are written, read off its ``medsafety_events_processed_total`` and
-  ``medsafety_unwritten_patients`` metrics;
+  alert publishing), from the first event consumed until the last is processed, the
+  watermark of every partition has reached what the feed allows and the states changed
+  are written, read off its ``medsafety_events_processed_total``,
+  ``medsafety_event_time_watermark_seconds`` and ``medsafety_unwritten_patients`` metrics;
 - **state**: bytes of the serialised table values per active patient (the latest value
   of each key on the table's changelog topic) and the worker's peak RSS (``VmHWM``), at
   each size of ``--patients``;
@@ -41,7 +42,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -51,7 +52,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from ..broker import PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
-from ..settings import ServiceSettings
+from ..settings import RuleSettings, ServiceSettings
 from .feed import load_feed, patients_feed
 
 PARTITIONS = 4
@@ -87,6 +88,7 @@ class LatencyRun:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    late_events: int  # arrived after the watermark had passed them: applied at once, out of order
 
 
 class Topics:
@@ -119,13 +121,23 @@ def _producer(broker: str) -> KafkaProducer:
                          batch_size=512 * 1024, max_request_size=8 * 1024 * 1024)
 
 
-def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float | None = None) -> int:
+def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float | None = None,
+            newest: dict[tuple[str, int], float] | None = None) -> int:
     """Publish the feed keyed by patient id; returns the count. Without ``rate`` as fast as
     the broker takes it; with ``rate`` (events/s) paced, each event's times moved so that
-    it occurs now."""
+    it occurs now. ``newest`` collects the newest event time (Unix s) sent to each
+    topic-partition, from the broker's acknowledgements."""
     producer = _producer(broker)
     sent = 0
     started = time.monotonic()
+
+    def seen(occurred: float) -> Callable[[Any], None]:
+        def record(metadata: Any) -> None:  # on the producer's I/O thread, the only writer
+            key = (metadata.topic, metadata.partition)
+            if occurred > newest.get(key, float("-inf")):  # type: ignore[union-attr]
+                newest[key] = occurred  # type: ignore[index]
+        return record
+
     try:
         for event in events:
             if rate:
@@ -133,13 +145,31 @@ def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate:
                 if ahead > 0:
                     time.sleep(ahead)  # pacing a producer to an offered rate: time itself is the event
                 event = _occurring_now(event)
-            producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
-                          value=json.dumps(event, separators=(",", ":")).encode())
+            future = producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
+                                   value=json.dumps(event, separators=(",", ":")).encode())
+            if newest is not None:
+                future.add_callback(seen(datetime.fromisoformat(event["occurred_at"]).timestamp()))
             sent += 1
         producer.flush()
     finally:
         producer.close()
     return sent
+
+
+def reachable_watermarks(newest: dict[tuple[str, int], float], lateness: float) -> dict[int, float]:
+    """Per partition, the watermark the worker reaches from a published feed alone: the
+    newest event time of its slowest input topic minus the allowed lateness (the worker's
+    rule, :class:`monitor.live.TopicClocks`; the re-key topic, empty here, turns idle)."""
+    slowest: dict[int, float] = {}
+    for (_topic, partition), occurred in newest.items():
+        slowest[partition] = min(occurred, slowest.get(partition, occurred))
+    return {partition: occurred - lateness for partition, occurred in slowest.items()}
+
+
+def watermarks_reached(metrics: dict[str, float], targets: dict[int, float]) -> bool:
+    """Every partition's ``medsafety_event_time_watermark_seconds`` at its target."""
+    return all(metrics.get(f'medsafety_event_time_watermark_seconds{{partition="{partition}"}}', float("-inf"))
+               >= target - 1e-3 for partition, target in targets.items())
 
 
 def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
@@ -220,11 +250,15 @@ class MonitorProcess:
         stop_process(self.process)
 
 
-def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> float:
+def time_consumption(monitor: MonitorProcess, total: int, watermarks: dict[int, float], timeout: float) -> float:
     """Events/s from the first event the worker counts as processed until every event is
-    processed *and* every state they changed is on the changelog (``unwritten_patients``
-    back to 0): the worker writes states once per commit, so stopping the clock at the
-    last event processed would leave that work out.
+    processed, every partition's watermark has reached what the feed allows
+    (:func:`reachable_watermarks`), *and* every state they changed is on the changelog
+    (``unwritten_patients`` back to 0). The worker holds each event until the watermark
+    passes it and writes states once per commit: stopping the clock at the last event
+    processed left that work out, and a short feed could be consumed before its
+    watermark first moved, so that its row measured decoding and holding only (rows of
+    ``active 0, alerts 0``).
 
     Polls the metrics: finely while waiting for the first batch and near the end, coarsely
     in between (a scrape costs the worker a little)."""
@@ -238,7 +272,8 @@ def time_consumption(monitor: MonitorProcess, total: int, timeout: float) -> flo
             raise RuntimeError("the worker consumed nothing")
         time.sleep(0.01)  # polling for the first record consumed
     count, metrics = first_count, {}
-    while count < total or metrics.get("medsafety_unwritten_patients", 1) != 0:
+    while count < total or metrics.get("medsafety_unwritten_patients", 1) != 0 \
+            or not watermarks_reached(metrics, watermarks):
         if time.monotonic() > deadline or monitor.process.poll() is not None:
             raise RuntimeError(f"the worker processed {count:.0f} of {total} events")
         elapsed = time.perf_counter() - first_at
@@ -292,14 +327,16 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, workdir:
     topics = Topics(f"p{patients}")
     ensure_topics(broker, [*topics.inputs, topics.names["rekey"], topics.names["alerts"], topics.names["dlq"]],
                   PARTITIONS)
-    total = publish(broker, topics, patients_feed(source, patients))
+    newest: dict[tuple[str, int], float] = {}
+    total = publish(broker, topics, patients_feed(source, patients), newest=newest)
+    watermarks = reachable_watermarks(newest, RuleSettings.from_env({}).allowed_lateness.total_seconds())
     timeout = 120 + total / 200  # a generous floor of 200 events/s
     print(f"  {patients} patients: {total} events published; baseline ...", file=progress, flush=True)
     baseline = run_baseline(broker, topics, total, workdir, timeout)
     print(f"  {patients} patients: baseline {baseline:.0f} events/s; monitor ...", file=progress, flush=True)
     monitor = MonitorProcess(topics.worker_env(broker), workdir / f"worker-{topics.app_id}.log")
     try:
-        rate = time_consumption(monitor, total, timeout)
+        rate = time_consumption(monitor, total, watermarks, timeout)
         metrics = monitor.caught_up()
         rss = peak_rss_mb(monitor.process.pid)
     finally:
@@ -325,7 +362,7 @@ def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds:
                      "became ready", timeout=120)
         feed = islice(patients_feed(source, max(1_000, events // 5)), events)
         sent = publish(broker, topics, feed, rate)
-        monitor.caught_up(held=True, timeout=120)
+        late = int(monitor.caught_up(held=True, timeout=120).get("medsafety_events_late_total", 0))
     finally:
         monitor.stop()
     published_at: dict[str, int] = {}
@@ -343,7 +380,7 @@ def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds:
     return LatencyRun(offered_events_per_s=rate, events=sent, allowed_lateness_ms=lateness * 1000,
                       samples=len(latencies), p50_ms=float(statistics.median(latencies)),
                       p99_ms=float(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]),
-                      max_ms=float(latencies[-1]))
+                      max_ms=float(latencies[-1]), late_events=late)
 
 
 def _machine() -> dict[str, Any]:
@@ -383,7 +420,8 @@ def print_table(result: dict[str, Any], out: Any) -> None:
     lat = result["latency"]
     print(f"alert latency at {lat['offered_events_per_s']:g} events/s offered, allowed lateness "
           f"{lat['allowed_lateness_ms']:g} ms, {lat['samples']} alerts: p50 {lat['p50_ms']:.0f} ms, "
-          f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms", file=out)
+          f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms; {lat['late_events']} of {lat['events']} events "
+          "late", file=out)
     print(f"ratio (monitor / baseline, {result['throughput_patients']} patients): {result['ratio']:.2f}", file=out)
 
 
