@@ -125,8 +125,11 @@ class TopicClocks:
     Otherwise, silent for ``idle_after`` of wall time, it is *idle* and holds nothing back
     (Flink's idle-source rule). Without the first, a live feed's last events waited for
     the topics to turn idle (1 s, plus the timer's period) before anything released them;
-    with it, they wait the allowed lateness. A replay of history never qualifies (its
-    records arrive long after their event times), so it is ordered exactly as before."""
+    with it, they wait the allowed lateness. A replay of history older than the allowed
+    lateness never qualifies (its records arrive long after their event times), so it is
+    ordered exactly as before. The price is the contract itself: once live, a record that
+    arrives more than the allowed lateness after its event time (delivery delay, a backlog
+    resent, a worker clock ahead of the source's) is late, applied at once and counted."""
 
     def __init__(self, topics: Iterable[str], started: float) -> None:
         self.topics = tuple(topics)
@@ -261,7 +264,9 @@ class LiveProcessor:
         what the slow topics have delivered), and only in two cases. Every topic idle
         (silent for ``idle_advance``): event time moves on by the wall time elapsed since
         the last input. Every topic live or idle, at least one live (see
-        :class:`TopicClocks`): event time is wall time. Otherwise a topic's own newest
+        :class:`TopicClocks`; a topic stamped ahead of wall time by more than the
+        lateness, which holds at its own newest event, passes too: wall time is still
+        behind it): event time is wall time. Otherwise a topic's own newest
         event still bounds the watermark, and advancing without the records it is about to
         deliver could make them late where :meth:`handle` would have counted them first."""
         out = Output()

@@ -32,7 +32,7 @@ def split_stale(app: Any, events: Sequence[Any], has_engine: Callable[[int], boo
 
     Stale: fetched in an older generation (the new assignment's seek hands them over again,
     as faust's own iterator assumes), or handed over while a rebalance has suspended the
-    flow for a partition whose engine is already gone (revoked: handling would restore it
+    flow or the table's recovery runs, for a partition whose engine is already gone (revoked: handling would restore it
     from a table not yet recovered for the new assignment). A batch handed over while the
     flow is suspended but before the revocation reached the partitions is handled as
     usual: its states are written and its offsets committed as the revocation finishes,
@@ -40,12 +40,14 @@ def split_stale(app: Any, events: Sequence[Any], has_engine: Callable[[int], boo
     re-fetch, where a second flow resume then cleared records from the streams' queues:
     see ``monitor.worker.resume_only_what_is_suspended``. Handled, they need no re-fetch.)"""
     generation = app.consumer_generation_id
-    flowing = app.flow_control.is_active()
+    # faust resumes the flow before reading the changelogs, so "suspended" alone misses
+    # the recovery itself; the seek after it hands these records over again.
+    settled = app.flow_control.is_active() and not app.in_recovery
     current: list[Any] = []
     stale: list[Any] = []
     for event in events:
         message = event.message
-        if message.generation_id != generation or (not flowing and not has_engine(message.partition)):
+        if message.generation_id != generation or (not settled and not has_engine(message.partition)):
             stale.append(event)
         else:
             current.append(event)

@@ -175,9 +175,8 @@ def resume_only_what_is_suspended(flow: Any) -> None:
     """Make ``flow.resume()`` (faust's ``app.flow_control``) a no-op while the flow is active.
 
     mode's ``FlowControlEvent.resume`` also clears every stream queue, and faust 0.15 calls
-    it more than once as a rebalance ends: once its recovery has read the changelogs (for
-    tables with a recovery buffer of 1, the default) and again after seeking the input
-    partitions to their committed offsets. Records delivered in between, with the flow
+    it up to three times as a rebalance ends: before and after its recovery reads the
+    changelogs, and again after seeking the input partitions to their committed offsets. Records delivered in between, with the flow
     already active, were in a stream's queue when the second call cleared it: never
     handled, never acknowledged, and never fetched again, since the seek had already
     happened. On Apache Kafka a worker delivered offsets 14 and 15 of a pain-score
@@ -185,7 +184,9 @@ def resume_only_what_is_suspended(flow: Any) -> None:
     from an OIH alert's evidence, a laxative or benzodiazepine order missing: the
     join-and-leave-while-replayed test failed 1 in 4 runs with its rerun off). A resume
     that has nothing to resume now leaves the queues alone; the first one, which ends a
-    suspension, still clears what was queued before it."""
+    suspension, still clears what was queued before it. Records fetched between the
+    input partitions' resumption and the seek are now handled and then handed over again
+    after the seek; the copies are dropped as duplicates (event id)."""
     resume = flow.resume
 
     def resume_if_suspended() -> None:

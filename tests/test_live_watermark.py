@@ -78,3 +78,22 @@ def test_a_lagging_topic_holds_a_live_feed_back() -> None:
     clock.now += 0.5
     processor.tick(caught_up=lambda topic, partition: topic != SERVICE.pain_topic)
     assert held(processor) == 3  # pain scores still to fetch: nothing is released without them
+
+
+def test_a_caught_up_topic_that_is_not_live_holds_a_live_topic_back_until_it_turns_idle() -> None:
+    """An order arriving on time beside a pain score resent a day late: the pain-score
+    topic's own event time bounds the watermark until it is silent for ``idle_advance``."""
+    clock = Clock()
+    clock.now = T0.timestamp() - 2.0
+    processor = processor_at(clock)
+    clock.now = T0.timestamp() + 0.02
+    patient = Patient()
+    patient.rx(0, "O1", "oxycodone")
+    patient.pain(-24, 6)  # occurred a day before it arrives
+    handed_over(processor, patient)
+    clock.now += 0.5
+    processor.tick()
+    assert held(processor) == 2  # the live order waits: the late topic is neither live nor idle
+    clock.now += 0.6
+    processor.tick()
+    assert held(processor) == 0  # the pain-score topic idle: the live order alone sets the time

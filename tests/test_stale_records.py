@@ -75,6 +75,14 @@ def test_while_a_rebalance_suspends_the_flow_only_records_of_revoked_partitions_
     assert split_stale(app, events, has_engine=lambda partition: False) == ([], events)
 
 
+def test_while_the_table_recovers_records_of_partitions_without_an_engine_are_stale(app: Any) -> None:
+    """faust resumes the flow before it reads the changelogs: "flowing" is not "recovered"."""
+    app.in_recovery = True
+    events = [event(app, offset, 2) for offset in (5, 6)]
+    assert split_stale(app, events, has_engine=lambda partition: False) == ([], events)
+    assert split_stale(app, events, has_engine=lambda partition: True) == (events, [])
+
+
 def test_a_commit_stops_below_forgone_records_until_their_copies_are_handled(app: Any) -> None:
     """The loss the forgo prevents: records 5-7 held across the rebalance, fetched again
     from the committed offset 5, and only the copy of 5 handled so far. Had 5-7 been

@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -131,11 +132,15 @@ def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate:
     sent = 0
     started = time.monotonic()
 
+    lock = threading.Lock()  # kafka-python runs a callback on its I/O thread, or at once on
+    # this one if the send already completed: the max below must not lose an update
+
     def seen(occurred: float) -> Callable[[Any], None]:
-        def record(metadata: Any) -> None:  # on the producer's I/O thread, the only writer
+        def record(metadata: Any) -> None:
             key = (metadata.topic, metadata.partition)
-            if occurred > newest.get(key, float("-inf")):  # type: ignore[union-attr]
-                newest[key] = occurred  # type: ignore[index]
+            with lock:
+                if occurred > newest.get(key, float("-inf")):  # type: ignore[union-attr]
+                    newest[key] = occurred  # type: ignore[index]
         return record
 
     try:
