@@ -1,8 +1,10 @@
 """The faust app: thin wiring of Kafka topics, a changelog-backed table and metrics
 around :class:`monitor.live.LiveProcessor` (which holds all the logic).
 
-- One agent consumes the three co-partitioned input topics and the re-key topic as raw
-  bytes, in batches (``stream.take_events``: faust's per-event machinery is the cost).
+- One task consumes the co-partitioned input topics, the actions topic and the re-key
+  topic as raw bytes, in batches taken from an :class:`~monitor.inbox.Inbox` that faust's
+  fetch loop fills directly (faust's per-record stream machinery was the cost: see
+  :mod:`monitor.inbox`). It acknowledges exactly the records it handled.
 - Patient state lives in the table ``<app_id>-patient-state`` (changelog-backed, so a
   restarted or moved worker recovers it). Changed patients are written once per offset
   commit, not once per batch: each is serialised and sent once however many batches
@@ -35,11 +37,12 @@ from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
 from .delivery import install_direct_delivery
 from .health import Health
+from .inbox import Inbox
 from .kafka_clients import faust_credentials, security_options
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .stale_records import forgo, split_stale
+from .stale_records import split_stale
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,13 @@ class MonitorApp(faust.App):
     before_commit: Callable[[], Awaitable[bool]] | None = None
     #: The consumer's fetch wait (ms): ServiceSettings.fetch_max_wait, where faust fixes 1500.
     fetch_max_wait_ms: int = 1500
-    #: The agent's topics: rewound to their beginning after a rebalance when uncommitted.
+    #: The monitor's topics: rewound to their beginning after a rebalance when uncommitted,
+    #: and delivered to :attr:`inbox` instead of faust's streams.
     consumed_topics: frozenset[str] = frozenset()
+    #: Records of the monitor's topics as fetched, built with the consumer (in the app's loop).
+    inbox: Inbox | None = None
+    #: Records the inbox holds at most (the fetch loop waits beyond it).
+    inbox_size: int = 4096
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -115,6 +123,17 @@ class MonitorApp(faust.App):
             return await commit_offsets(offsets, start_new_transaction)
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
+        inbox = self.inbox = Inbox(self.flow_control, self.inbox_size)
+        conduct = consumer.callback  # faust's conductor: the table's changelog during recovery
+        consumed_topics = self.consumed_topics
+
+        async def deliver(message: Any) -> None:
+            if message.topic in consumed_topics:
+                await inbox.put(message)
+            else:
+                await conduct(message)
+
+        consumer.callback = deliver  # read by faust's fetch loop when it starts, after this
         install_direct_delivery(self, consumer)
         resume_only_what_is_suspended(self.flow_control)  # built in the app's loop by now
 
@@ -238,7 +257,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         broker_heartbeat_interval=max(0.5, service.session_timeout / 5),
         broker_rebalance_timeout=max(10.0, service.session_timeout * 2),
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, service.batch_size * 4),
         producer_acks=-1,
         # Batch what a batch of input produces (changelog records of about a kilobyte,
         # alerts): faust's defaults (no linger, 16 KB batches) sent a produce request every
@@ -259,6 +277,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     app.end_offset_url, app.end_offset_options = broker_url, security_options(service)
     app.fetch_max_wait_ms = round(service.fetch_max_wait * 1000)
     app.consumed_topics = frozenset(service.consumed_topics)
+    app.inbox_size = max(4096, service.batch_size * 4)
     inputs = app.topic(*service.consumed_topics, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
@@ -291,15 +310,15 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     #: Set when a change of memory stopped part-way: from then on memory may hold effects
     #: whose alerts are not out, so no state is written and no offset committed again.
     diverged: list[str] = []
-    last_batch = time.monotonic()  # when the agent last finished a batch (DRAINED_AFTER)
+    last_batch = time.monotonic()  # when the monitor task last finished a batch (DRAINED_AFTER)
 
     @contextlib.asynccontextmanager
     async def stop_if_it_fails(what: str) -> AsyncIterator[None]:
         """Around a change of memory and its outputs (a batch, a tick, a state write). If it
         ends part-way, memory may have run ahead of what is published and acknowledged (the
-        states queued for the changelog refer to the live patients), and a batch that
-        failed is acked all the same (take_events acks in a ``finally``, and faust restarts
-        the agent), so nothing more may be written or committed. A failure exits the
+        states queued for the changelog refer to the live patients), and batches
+        acknowledged before it may share patients with it, so nothing more may be written or
+        committed. A failure exits the
         process without committing (status 75), and the restart resumes from the changelog
         and the committed offsets, where alerts and states agree. A cancellation while the
         app stops only stops the writes, and every commit after it is refused; a
@@ -415,11 +434,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     app.before_commit = write_states_before_commit
 
     def next_offset(tp: TP) -> int | None:
-        """The next offset the agent will be handed on ``tp`` (None: not known yet).
+        """The next offset the monitor task will be handed on ``tp`` (None: not known yet).
 
         After a record: its offset + 1. Before any (a new assignment): the committed offset
-        faust sought to. Not the fetch position: that runs ahead of the agent by whatever
-        sits in faust's buffers, and a restarted worker then took a topic whose records were
+        faust sought to. Not the fetch position: that runs ahead of the task by whatever
+        sits in the inbox and faust's buffers, and a restarted worker then took a topic whose records were
         fetched but not yet handed over for idle, letting orders overtake pain scores.
         faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
         accessor in 0.15); it stores offset 0 as None, hence the highwater-0 case below.
@@ -458,37 +477,42 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         """Records of this topic-partition may still come (see :func:`caught_up`)."""
         return not caught_up(topic, partition)
 
-    @app.agent(inputs, name="medsafety-monitor")
-    async def monitor(stream: faust.StreamT) -> None:
+    app.topics.add(inputs)  # subscribed through faust's conductor; fetched records go to app.inbox
+
+    @app.task
+    async def monitor() -> None:
+        """Take batches from the inbox, handle them, and acknowledge exactly what was handled
+        once its outputs are acknowledged by the broker."""
         nonlocal last_batch
         handled_since_commit = 0
-        async for events in stream.take_events(service.batch_size, within=service.batch_within):
-            # all of it, not just the handling: a batch the agent drops on any error is acked
+        consumer = app.consumer
+        while True:
+            messages = await app.inbox.take(service.batch_size, service.batch_within)  # type: ignore[attr-defined]
             async with stop_if_it_fails("batch"):
                 if handled_since_commit >= service.commit_every:
-                    # take_events acked the batches before this one as it handed this one
-                    # over: commit their offsets (and, first, their states: before_commit).
-                    # faust's own commit_every check runs only as records are fetched, so a
-                    # worker whose buffers already held a backlog waited for the 2.8 s timer.
+                    # The batches before this one are acknowledged: commit their offsets (and,
+                    # first, their states: before_commit). faust's own commit_every check runs
+                    # only as records are fetched, so a worker whose inbox already held a
+                    # backlog waited for the 2.8 s timer.
                     handled_since_commit = 0
-                    await app.consumer.commit()
+                    await consumer.commit()
                 crash.passed("batch-received")
                 async with owner_lock:
                     # No await between this test and handle(): a rebalance cannot slip in.
-                    events, stale = split_stale(app, events, processor.engines.__contains__)
+                    messages, stale = split_stale(app, messages, processor.engines.__contains__)
                     if stale:
-                        forgo(app.consumer, stale)
                         metrics.records_refetched.inc(len(stale))
                         log.info("%d records fetched before a rebalance are left to be fetched again", len(stale))
                     records = []
-                    for event in events:
-                        message = event.message
+                    for message in messages:
                         consumed[message.tp] = message.offset
                         records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                                    message.value, message.timestamp))
                     await publish(processor.handle(records, lagging))
-                processed.update((event.message.tp, event.message.offset) for event in events)
-                handled_since_commit += len(events)
+                    for message in messages:  # their outputs are out and their states queued
+                        consumer.ack(message)
+                processed.update((message.tp, message.offset) for message in messages)
+                handled_since_commit += len(messages)
                 last_batch = time.monotonic()
 
     def settled() -> bool:
@@ -512,8 +536,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(caught_up))
         if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
-            # The input ran dry: write the states and commit the offsets now (the agent has
-            # acked its last batch as it asked for the next). While a backlog flows, commits
+            # The input ran dry: write the states and commit the offsets now (the monitor
+            # task acknowledged its last batch as it handled it). While a backlog flows, commits
             # come every commit_every records or 2.8 s, and a patient changed by many batches
             # is written once; at a trickle, state reaches the changelog within a second.
             await app.consumer.commit()
@@ -600,7 +624,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         metrics.rebalances.inc()
         log.info("partitions assigned: %d input partitions", len(owned))
 
-    app.medsafety_monitor_agent = monitor  # type: ignore[attr-defined]
     return app
 
 
