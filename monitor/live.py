@@ -113,52 +113,78 @@ def alert_bytes(record: AlertRecord) -> bytes:
     return record.model_dump_json().encode()
 
 
+#: Where a topic-partition stands: None while records of it may be waiting to be delivered,
+#: else the wall time (POSIX seconds) up to which everything appended to it was delivered
+#: (the time of the fetch response whose high watermark the reader has reached).
+CompleteAt = Callable[[str, int], "float | None"]
+
+
 class TopicClocks:
     """Event-time progress of each input topic within one partition number.
 
-    A topic's clock is the newest event time it delivered, with two exceptions once it has
-    caught up with its end offset. *Live*, its last record having arrived within the
-    allowed lateness of its event time (either way: a source clock a little ahead of this
-    one still counts), it stands at wall time: the next record it
-    delivers arrives now or later, so by the lateness contract it occurred at
-    ``now - lateness`` or later, which is all a watermark of ``now - lateness`` needs.
+    A topic's clock is the newest event time it delivered, with two exceptions once it is
+    *complete* (caught up with the high watermark of a fetch response received at wall time
+    ``c``: every record appended before the broker answered has been delivered).
+
+    *Live*, its last record having been appended to the log within the allowed lateness of
+    its event time (the record's Kafka timestamp against its ``occurred_at``, either way: a
+    source clock a little ahead of this one still counts) and within ``idle_after`` of now,
+    it stands at ``c``: a record it delivers later is appended after ``c``, so by the
+    lateness contract it occurred at ``c - lateness`` or later, which is all a watermark of
+    ``c - lateness`` needs. The delay between the log and this worker (fetch waits, batching,
+    a backlog) does not count against the lateness: it is behind ``c``, not ahead of it.
     Otherwise, silent for ``idle_after`` of wall time, it is *idle* and holds nothing back
-    (Flink's idle-source rule). Without the first, a live feed's last events waited for
-    the topics to turn idle (1 s, plus the timer's period) before anything released them;
-    with it, they wait the allowed lateness. A replay of history older than the allowed
-    lateness never qualifies (its records arrive long after their event times), so it is
-    ordered exactly as before. The price is the contract itself: once live, a record that
-    arrives more than the allowed lateness after its event time (delivery delay, a backlog
-    resent, a worker clock ahead of the source's) is late, applied at once and counted."""
+    (Flink's idle-source rule).
+
+    Without the first, a live feed's last events waited for the topics to turn idle (1 s,
+    plus the timer's period) before anything released them; with it, they wait the allowed
+    lateness and the next fetch. A replay of history older than the allowed lateness never
+    qualifies (its records are appended long after their event times; a producer that
+    stamps replayed records with their event times fails the second test), so it is ordered
+    exactly as before. The price is the contract itself: once live, a record appended more
+    than the allowed lateness after its event time (a source's delay, a backlog resent, a
+    source clock behind the broker's) is late, applied at once and counted."""
 
     def __init__(self, topics: Iterable[str], started: float) -> None:
         self.topics = tuple(topics)
         self.started = started  # wall time this worker took the partition
         self.newest: dict[str, float] = {}  # topic -> newest event time delivered
         self.last_record: dict[str, float] = {}  # topic -> wall time of its last record
-        self.arrival_lag: dict[str, float] = {}  # topic -> its last record's wall time - event time
+        self.appended: dict[str, float] = {}  # topic -> its last record's Kafka timestamp
+        self.source_lag: dict[str, float] = {}  # topic -> its last record's Kafka timestamp - event time
 
-    def saw(self, topic: str, occurred: float, wall: float) -> None:
+    def saw(self, topic: str, occurred: float, wall: float, appended: float) -> None:
         if occurred > self.newest.get(topic, NEVER):
             self.newest[topic] = occurred
         self.last_record[topic] = wall
-        self.arrival_lag[topic] = wall - occurred
+        self.appended[topic] = appended
+        self.source_lag[topic] = appended - occurred
 
-    def source_time(self, now: float, idle_after: float, lagging: Callable[[str], bool],
-                    lateness: float | None = None) -> float | None:
+    def live(self, topic: str, now: float, idle_after: float, lateness: float) -> bool:
+        """The topic's last record came from a source keeping the lateness contract, lately."""
+        lag = self.source_lag.get(topic)
+        return lag is not None and abs(lag) <= lateness and now - self.appended[topic] <= idle_after
+
+    def source_time(self, now: float, idle_after: float, complete_at: Callable[[str], float | None],
+                    lateness: float | None = None, settled_only: bool = False) -> float | None:
         """The event time every topic has reached (None: a topic has delivered nothing yet
         and is not idle, so nothing is known). Idle topics are left out; if all are idle,
         ``NEVER`` (the caller then uses the newest event time of any). With ``lateness``,
-        live topics count at ``now`` (see the class)."""
+        live topics count at their completeness time (see the class). ``settled_only``: None
+        as well if a complete topic is neither live nor idle and its own newest event is
+        behind its completeness time (records it is still to deliver may be older)."""
         times = []
         for topic in self.topics:
             newest = self.newest.get(topic)
-            if not lagging(topic):
-                if lateness is not None and abs(self.arrival_lag.get(topic, lateness + 1)) <= lateness:
-                    times.append(max(now, newest))  # type: ignore[type-var]  # saw() set both
+            complete = complete_at(topic)
+            if complete is not None:
+                if lateness is not None and self.live(topic, now, idle_after, lateness):
+                    times.append(max(complete, newest))  # type: ignore[type-var]  # saw() set both
                     continue
                 if now - self.last_record.get(topic, self.started) >= idle_after:
                     continue
+                if settled_only and (newest is None or newest < complete):
+                    return None
             if newest is None:
                 return None
             times.append(newest)
@@ -185,19 +211,21 @@ class LiveProcessor:
         self._processed_counters: dict[str, Counter] = {}
 
     # -- input ----------------------------------------------------------------------------
-    def handle(self, records: Sequence[InputRecord],
-               lagging: Callable[[str, int], bool] = lambda topic, partition: False) -> Output:
-        """Process a batch. ``lagging(topic, partition)`` says whether that topic-partition
-        still has records beyond this batch (end offset ahead of the last one consumed)."""
+    def handle(self, records: Sequence[InputRecord], complete_at: CompleteAt | None = None) -> Output:
+        """Process a batch. ``complete_at(topic, partition)``: None if that topic-partition
+        still has records beyond this batch, else since when it is known to have none (see
+        :data:`CompleteAt`; default: none beyond, as of now)."""
         out = Output()
         started = self._clock()
+        if complete_at is None:
+            complete_at = self._complete_now
         for record in records:
             self._handle_one(record, out)
         for partition in {record.partition for record in records}:
             self._last_input_wall[partition] = started
             engine = self.engine(partition)
             reached = self._clocks[partition].source_time(started, self._idle_after,
-                                                          lambda topic: lagging(topic, partition), self._lateness)
+                                                          lambda topic: complete_at(topic, partition), self._lateness)
             if reached == NEVER:
                 reached = engine.max_event_time
             if reached is not None and reached != NEVER:
@@ -226,7 +254,8 @@ class LiveProcessor:
                 if isinstance(result, AlertAction):
                     self._act(engine, result)
                     return
-                self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock())
+                self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock(),
+                                                   record.timestamp)
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
                 records = engine.submit(result)
@@ -256,41 +285,47 @@ class LiveProcessor:
                 if outcome == "duplicate":
                     self.metrics.events_duplicate.inc(value - before.get(key, 0))
 
-    def tick(self, caught_up: Callable[[str, int], bool] = lambda topic, partition: True) -> Output:
+    def tick(self, complete_at: CompleteAt | None = None) -> Output:
         """Live mode only: move the event time of a partition on without input, so held
         events are released and deadlines fire on a quiet feed. Only a partition whose
-        every topic is caught up with its end offset (one with records still to deliver is
-        left to :meth:`handle`: just after a handover the restored held events run ahead of
-        what the slow topics have delivered), and only in two cases. Every topic idle
-        (silent for ``idle_advance``): event time moves on by the wall time elapsed since
-        the last input. Every topic live or idle, at least one live (see
-        :class:`TopicClocks`; a topic stamped ahead of wall time by more than the
-        lateness, which holds at its own newest event, passes too: wall time is still
-        behind it): event time is wall time. Otherwise a topic's own newest
-        event still bounds the watermark, and advancing without the records it is about to
-        deliver could make them late where :meth:`handle` would have counted them first."""
+        every topic is complete (``complete_at``, default: as of now; one with records still
+        to deliver is left to :meth:`handle`: just after a handover the restored held events
+        run ahead of what the slow topics have delivered), and only in two cases. Every
+        topic idle (silent for ``idle_advance``): event time moves on by the wall time
+        elapsed since the last input. Every topic live, idle or stamped beyond its
+        completeness time (see :class:`TopicClocks`), at least one live: event time is the
+        earliest of their times. Otherwise a topic's own newest event still bounds the
+        watermark, and advancing without the records it is about to deliver could make them
+        late where :meth:`handle` would have counted them first."""
         out = Output()
         now = self._clock()
         idle_after = self._idle_after
+        if complete_at is None:
+            complete_at = self._complete_now
         for partition, engine in self.engines.items():
             last = self._last_input_wall.get(partition)
             if last is None or engine.max_event_time == NEVER:
                 continue
             clocks = self._clocks[partition]
-            if not all(caught_up(topic, partition) for topic in clocks.topics):
+            completed = {topic: complete_at(topic, partition) for topic in clocks.topics}
+            if None in completed.values():
                 continue
-            reached = clocks.source_time(now, idle_after, lambda topic: False, self._lateness)
+            reached = clocks.source_time(now, idle_after, completed.__getitem__, self._lateness, settled_only=True)
             if reached == NEVER:
                 if now - last < idle_after:
                     continue
                 watermark = engine.max_event_time - self._lateness + (now - last)
-            elif reached is not None and reached >= now:
-                watermark = now - self._lateness
+            elif reached is not None:
+                watermark = reached - self._lateness
             else:
                 continue
             out.alerts.extend(self._outgoing(engine.advance(watermark)))
             self._collect(partition, out)
         return out
+
+    def _complete_now(self, topic: str, partition: int) -> float:
+        """Every topic-partition delivered up to now (offline callers and tests)."""
+        return self._clock()
 
     # -- partitions -------------------------------------------------------------------------
     def engine(self, partition: int) -> Engine:

@@ -462,20 +462,32 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         except Exception:  # noqa: BLE001 - not assigned or not fetched yet
             return None
 
-    def caught_up(topic: str, partition: int) -> bool:
-        """Known to have nothing more to deliver: a fetch response gave the end offset and
-        this worker has reached it (and the probe's listed end, a lower bound: see
-        :func:`monitor.broker.at_end`). Unknown is *not* caught up: a worker that starts on
-        a full backlog gets its first orders before any fetch response of the pain-score
-        topic, and counting that topic idle then made its scores late (wrong severities
-        after a restart); so did trusting the embedded broker's listed ends, which
-        under-report."""
-        tp = TP(topic, partition)
-        return at_end(next_offset(tp) or 0, end_offsets.get(tp), fetched_highwater(tp))
+    def fetched_at(tp: TP) -> float | None:
+        """Wall time of the last fetch response for ``tp`` (aiokafka stamps it as it reads
+        the response's high watermark), None before the first."""
+        try:
+            client = app.consumer._thread._ensure_consumer()  # noqa: SLF001 - faust 0.15 exposes only highwater
+            stamp = client.last_poll_timestamp(tp)
+        except Exception:  # noqa: BLE001 - not assigned (an assertion in aiokafka) or no client yet
+            return None
+        return stamp / 1000 if stamp is not None else None
 
-    def lagging(topic: str, partition: int) -> bool:
-        """Records of this topic-partition may still come (see :func:`caught_up`)."""
-        return not caught_up(topic, partition)
+    def complete_at(topic: str, partition: int) -> float | None:
+        """Since when this topic-partition is known to have nothing more to deliver (None:
+        not known): a fetch response gave the end offset and this worker has reached it (and
+        the probe's listed end, a lower bound: see :func:`monitor.broker.at_end`); its time
+        is when that response came (:class:`monitor.live.TopicClocks`). Unknown is *not*
+        complete: a worker that starts on a full backlog gets its first orders before any
+        fetch response of the pain-score topic, and counting that topic idle then made its
+        scores late (wrong severities after a restart); so did trusting the embedded
+        broker's listed ends, which under-report. The response's time is read before its
+        high watermark: one landing in between then makes the answer earlier than it could
+        be, never later."""
+        tp = TP(topic, partition)
+        fetched = fetched_at(tp)
+        if fetched is None or not at_end(next_offset(tp) or 0, end_offsets.get(tp), fetched_highwater(tp)):
+            return None
+        return fetched
 
     app.topics.add(inputs)  # subscribed through faust's conductor; fetched records go to app.inbox
 
@@ -508,7 +520,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                         consumed[message.tp] = message.offset
                         records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
                                                    message.value, message.timestamp))
-                    await publish(processor.handle(records, lagging))
+                    await publish(processor.handle(records, complete_at))
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)
                 processed.update((message.tp, message.offset) for message in messages)
@@ -534,7 +546,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 return
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
-            await publish(processor.tick(caught_up))
+            await publish(processor.tick(complete_at))
         if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
             # The input ran dry: write the states and commit the offsets now (the monitor
             # task acknowledged its last batch as it handled it). While a backlog flows, commits

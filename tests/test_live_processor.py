@@ -97,7 +97,11 @@ class Worker:
         """One batch, 0.4 s of wall time after the last (so silent topics turn idle)."""
         self.log.deliver(records)
         self.clock.now += 0.4
-        self._take(self.processor.handle(records, self.log.lagging))
+        self._take(self.processor.handle(records, self.complete_at))
+
+    def complete_at(self, topic: str, partition: int) -> float | None:
+        """Fetched to the end as of now, unless the feed has more of it."""
+        return None if self.log.lagging(topic, partition) else self.clock.now
 
     def idle(self, seconds: float) -> None:
         self.clock.now += seconds

@@ -1,6 +1,7 @@
 """The live worker's watermark on a live feed (event times at wall time) and on a replay
-of history: a caught-up live topic stands at wall time, so the last events of a live feed
-wait the allowed lateness, not the topics' turning idle (monitor.live.TopicClocks)."""
+of history: a complete live topic stands at the time it was known complete (the fetch
+response whose high watermark the worker reached), so the last events of a live feed wait
+the allowed lateness, not the topics' turning idle (monitor.live.TopicClocks)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ def held(processor: LiveProcessor) -> int:
     return sum(engine.held for engine in processor.engines.values())
 
 
-def handed_over(processor: LiveProcessor, patient: Patient) -> None:
+def handed_over(processor: LiveProcessor, patient: Patient, appended_after: float = 0.0,
+                complete_at: float | None = None) -> None:
+    """The patient's events, each appended to the log ``appended_after`` seconds after it
+    occurred, and every topic complete as of ``complete_at`` (default: now)."""
     records = [InputRecord(SERVICE.topic_for_type[event.type], 0, offset, patient.id.encode(),
-                           event.model_dump_json().encode(), event.occurred_at.timestamp())
+                           event.model_dump_json().encode(), event.occurred_at.timestamp() + appended_after)
                for offset, event in enumerate(patient.events)]
-    processor.handle(records, lagging=lambda topic, partition: False)
+    processor.handle(records, None if complete_at is None else (lambda topic, partition: complete_at))
 
 
 def feed(patient: Patient) -> Patient:
@@ -76,7 +80,7 @@ def test_a_lagging_topic_holds_a_live_feed_back() -> None:
     clock.now = T0.timestamp() + 0.02
     handed_over(processor, feed(Patient()))
     clock.now += 0.5
-    processor.tick(caught_up=lambda topic, partition: topic != SERVICE.pain_topic)
+    processor.tick(lambda topic, partition: None if topic == SERVICE.pain_topic else clock.now)
     assert held(processor) == 3  # pain scores still to fetch: nothing is released without them
 
 
@@ -97,3 +101,30 @@ def test_a_caught_up_topic_that_is_not_live_holds_a_live_topic_back_until_it_tur
     clock.now += 0.6
     processor.tick()
     assert held(processor) == 0  # the pain-score topic idle: the live order alone sets the time
+
+
+def test_the_delay_between_the_log_and_the_worker_does_not_count_against_the_lateness() -> None:
+    """Appended 10 ms after they occurred, handed over 300 ms after (fetch wait, batching:
+    more than the 100 ms lateness), every topic known complete as of 250 ms: the events are
+    released at once, not held until the topics turn idle."""
+    clock = Clock()
+    clock.now = T0.timestamp() - 2.0
+    processor = processor_at(clock)
+    clock.now = T0.timestamp() + 0.3
+    handed_over(processor, feed(Patient()), appended_after=0.01, complete_at=T0.timestamp() + 0.25)
+    assert held(processor) == 0
+
+
+def test_a_live_topic_stands_at_its_completeness_time_not_at_wall_time() -> None:
+    """Records appended after the last fetch response may have occurred up to the lateness
+    before it: the watermark follows that response's time, however late the tick runs."""
+    clock = Clock()
+    clock.now = T0.timestamp() - 2.0
+    processor = processor_at(clock)
+    clock.now = T0.timestamp() + 0.02
+    handed_over(processor, feed(Patient()), complete_at=T0.timestamp() + 0.02)
+    clock.now += 0.5
+    processor.tick(lambda topic, partition: T0.timestamp() + 0.05)  # last response 50 ms after they occurred
+    assert held(processor) == 3  # at wall time they would be out; known complete only to T0 + 50 ms
+    processor.tick(lambda topic, partition: T0.timestamp() + 0.15)
+    assert held(processor) == 0
