@@ -73,8 +73,8 @@ class Output:
     alerts: list[OutgoingAlert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
-    #: patient id -> what to store (None: forget the patient)
-    persist: dict[str, "StoredPatient | None"] = field(default_factory=dict)
+    #: patient id -> what to store (a :attr:`StoredPatient.forgotten` one: delete the record)
+    persist: dict[str, "StoredPatient"] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,12 @@ class StoredPatient:
     partition: int
     state: PatientState | None
     held: list[AnyEvent]
+
+    @property
+    def forgotten(self) -> bool:
+        """Nothing left to keep (the patient ended or expired, nothing held): its table record
+        is deleted (a tombstone on the changelog partition of :attr:`partition`)."""
+        return self.state is None and not self.held
 
     def to_bytes(self) -> bytes:
         """Compact JSON ``{"q": partition, "s": state, "h": [held events]}``, all written
@@ -391,7 +397,7 @@ class LiveProcessor:
             return
         for patient_id, state in engine.drain_touched().items():
             held = engine.held_events(patient_id)
-            out.persist[patient_id] = StoredPatient(partition, state, held) if state is not None or held else None
+            out.persist[patient_id] = StoredPatient(partition, state, held)
         if engine.watermark != NEVER:
             self.metrics.watermark.labels(str(partition)).set(engine.watermark)
 

@@ -73,7 +73,7 @@ class Table(dict):
 
     def apply(self, out: Output) -> None:
         for patient_id, stored in out.persist.items():
-            if stored is None:
+            if stored.forgotten:
                 self.pop(patient_id, None)
             else:
                 self[patient_id] = stored.to_bytes()
@@ -208,7 +208,7 @@ def test_stored_patient_round_trips_state_and_held_events() -> None:
     out = processor.handle([InputRecord("medsafety.rx-orders", 0, i, b"MRN-R", value, 0.0)
                             for i, value in enumerate(raw)])
     stored = out.persist["MRN-R"]
-    assert stored is not None and stored.state is None and len(stored.held) == 2  # all within the lateness
+    assert not stored.forgotten and stored.state is None and len(stored.held) == 2  # all within the lateness
     again = StoredPatient.from_bytes(stored.to_bytes())
     assert again == stored
     assert [decode_event(r) for r in raw] == again.held
