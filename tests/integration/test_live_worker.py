@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from monitor.broker import KAFKA_API_VERSION, PRODUCER_OPTIONS
 from monitor.cli import main as medmon
@@ -213,3 +215,38 @@ def test_a_topic_whose_records_all_expired_does_not_hold_the_watermark(apache_ka
         assert metrics.get("medsafety_dead_letters_total", 0) == 0
     finally:
         worker.stop()
+
+
+def test_states_are_kept_with_their_input_partition_whatever_the_upstream_partitioner(
+        broker: str, tmp_path: Path) -> None:
+    """An upstream producer that places each patient by its own rule (here CRC-32 of the
+    patient id), keyed by the patient id as the contract asks: the worker must write each
+    patient's table record to the changelog partition of its input partition, the one faust
+    assigns with it and restores it from after a restart or a handover; the producer's
+    partitioner (murmur2) would put many elsewhere."""
+    expected = offline_alerts(tmp_path)
+    worker = Worker(broker, tmp_path)
+    worker.create_topics()
+    events = [json.loads(line) for line in FEED_PATH.read_text().splitlines()]
+    placed = {e["patient"]["id"]: zlib.crc32(e["patient"]["id"].encode()) % 4 for e in events}
+    default = {pid: murmur2(pid.encode()) % 4 for pid in placed}  # Kafka's default partitioner
+    assert any(placed[pid] != default[pid] for pid in placed)  # else this test proves nothing
+    topic_for = {"prescription": worker.topic("rx"), "pain_score": worker.topic("pain"),
+                 "patient_update": worker.topic("patient")}
+    producer = KafkaProducer(bootstrap_servers=broker, **PRODUCER_OPTIONS)
+    for event in events:
+        pid = event["patient"]["id"]
+        producer.send(topic_for[event["type"]], key=pid.encode(), value=json.dumps(event).encode(),
+                      partition=placed[pid])
+    producer.flush()
+    producer.close()
+    worker.start()
+    try:
+        worker.wait_caught_up()
+        assert_same_alerts([m.value.decode() for m in worker.read_to_end(worker.topic("alerts"))], expected)
+    finally:
+        worker.stop()  # a clean stop writes every changed state
+    changelog = worker.read_to_end(f"{worker.env['MEDSAFETY_APP_ID']}-patient-state-changelog")
+    assert changelog
+    misplaced = {record.key.decode() for record in changelog if record.partition != placed[record.key.decode()]}
+    assert misplaced == set()
