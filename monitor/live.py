@@ -121,7 +121,7 @@ def alert_bytes(record: AlertRecord) -> bytes:
 
 #: Where a topic-partition stands: None while records of it may be waiting to be delivered,
 #: else the wall time (POSIX seconds) up to which everything appended to it was delivered
-#: (the time of the fetch response whose high watermark the reader has reached).
+#: (when the fetch request was sent whose response's high watermark the reader has reached).
 CompleteAt = Callable[[str, int], "float | None"]
 
 
@@ -129,8 +129,9 @@ class TopicClocks:
     """Event-time progress of each input topic within one partition number.
 
     A topic's clock is the newest event time it delivered, with two exceptions once it is
-    *complete* (caught up with the high watermark of a fetch response received at wall time
-    ``c``: every record appended before the broker answered has been delivered).
+    *complete* (caught up with the high watermark of a fetch response whose request was sent
+    at wall time ``c``: every record appended before the request reached the broker has been
+    delivered; :mod:`monitor.fetch_times`).
 
     *Live*, its last record having been appended to the log within the allowed lateness of
     its event time (the record's Kafka timestamp against its ``occurred_at``, either way: a
@@ -149,7 +150,7 @@ class TopicClocks:
     stamps replayed records with their event times fails the second test), so it is ordered
     exactly as before. The price is the contract itself: once live, a record appended more
     than the allowed lateness after its event time (a source's delay, a backlog resent, a
-    source clock behind the broker's) is late, applied at once and counted."""
+    source clock behind this worker's) is late, applied at once and counted."""
 
     def __init__(self, topics: Iterable[str], started: float) -> None:
         self.topics = tuple(topics)

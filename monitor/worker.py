@@ -36,6 +36,7 @@ from .broker import at_end, fetched_ends
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
 from .delivery import install_direct_delivery
+from .fetch_times import stamping_on_start
 from .health import Health
 from .inbox import Inbox
 from .kafka_clients import faust_credentials, security_options
@@ -96,6 +97,9 @@ class MonitorApp(faust.App):
     inbox: Inbox | None = None
     #: Records the inbox holds at most (the fetch loop waits beyond it).
     inbox_size: int = 4096
+    #: Per input topic-partition, when the fetch request behind its latest high watermark
+    #: was sent (:mod:`monitor.fetch_times`); written by the consumer's thread.
+    fetch_sent_at: dict[Any, float]
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -148,6 +152,7 @@ class MonitorApp(faust.App):
             client = create_worker_consumer(transport)
             client._fetch_max_wait_ms = app.fetch_max_wait_ms  # noqa: SLF001
             client.seek_to_committed = seeking_uncommitted_to_the_beginning(client, app.consumed_topics)
+            client.start = stamping_on_start(client, app.fetch_sent_at)
             return client
 
         thread._create_worker_consumer = corrected  # noqa: SLF001
@@ -278,6 +283,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     app.fetch_max_wait_ms = round(service.fetch_max_wait * 1000)
     app.consumed_topics = frozenset(service.consumed_topics)
     app.inbox_size = max(4096, service.batch_size * 4)
+    app.fetch_sent_at = {}
     inputs = app.topic(*service.consumed_topics, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(service.alerts_topic, key_type=bytes, value_type=bytes)
     dead_letter_topic = app.topic(service.dead_letter_topic, key_type=bytes, value_type=bytes)
@@ -467,29 +473,20 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         except Exception:  # noqa: BLE001 - not assigned or not fetched yet
             return None
 
-    def fetched_at(tp: TP) -> float | None:
-        """Wall time of the last fetch response for ``tp`` (aiokafka stamps it as it reads
-        the response's high watermark), None before the first."""
-        try:
-            client = app.consumer._thread._ensure_consumer()  # noqa: SLF001 - faust 0.15 exposes only highwater
-            stamp = client.last_poll_timestamp(tp)
-        except Exception:  # noqa: BLE001 - not assigned (an assertion in aiokafka) or no client yet
-            return None
-        return stamp / 1000 if stamp is not None else None
-
     def complete_at(topic: str, partition: int) -> float | None:
         """Since when this topic-partition is known to have nothing more to deliver (None:
         not known): a fetch response gave the end offset and this worker has reached it (and
         the probe's listed end, a lower bound: see :func:`monitor.broker.at_end`); its time
-        is when that response came (:class:`monitor.live.TopicClocks`). Unknown is *not*
+        is when the request for that response was sent (:mod:`monitor.fetch_times`; see
+        :class:`monitor.live.TopicClocks`). Unknown is *not*
         complete: a worker that starts on a full backlog gets its first orders before any
         fetch response of the pain-score topic, and counting that topic idle then made its
         scores late (wrong severities after a restart); so did trusting the embedded
-        broker's listed ends, which under-report. The response's time is read before its
-        high watermark: one landing in between then makes the answer earlier than it could
+        broker's listed ends, which under-report. The request's time is read before the high
+        watermark: a response landing in between then makes the answer earlier than it could
         be, never later."""
         tp = TP(topic, partition)
-        fetched = fetched_at(tp)
+        fetched = app.fetch_sent_at.get(tp)
         if fetched is None or not at_end(next_offset(tp) or 0, end_offsets.get(tp), fetched_highwater(tp)):
             return None
         return fetched
