@@ -62,11 +62,12 @@ class Inbox:
         """Append one record; waits while the flow is suspended or the inbox is full. Without
         either wait it runs to completion without suspending (see
         :func:`monitor.delivery.delivery_cannot_block`)."""
-        if not self._flow.is_active():
-            await self._flow.acquire()
-        while self.full():
-            self._room.clear()
-            await self._room.wait()
+        while not self._flow.is_active() or self.full():
+            if not self._flow.is_active():
+                await self._flow.acquire()
+            else:
+                self._room.clear()
+                await self._room.wait()  # a rebalance's clear() sets it too: check the flow again
         records = self._records
         records.append(message)
         if len(records) == 1 or len(records) >= self._wanted:

@@ -10,7 +10,7 @@ around :class:`monitor.live.LiveProcessor` (which holds all the logic).
   commit, not once per batch: each is serialised and sent once however many batches
   touched it, and the writes are acknowledged before the offsets are committed.
   A patient's table record is written to the changelog partition of its input partition
-  (co-assigned with it by faust), whatever partitioner the upstream producer used.
+  (co-assigned with it by faust), whatever partitioner placed its input records there.
 - Alerts, dead letters and re-keyed records are published and acknowledged by the broker
   before the batch hands its records back, so before the changed states are written and
   before the batch's offsets can be committed (at-least-once; duplicates are dropped
@@ -193,6 +193,15 @@ class MonitorApp(faust.App):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(thread.call_thread(heartbeat), timeout=2 * MEMBERSHIP_CHECK_TIMEOUT)
         return coordinator.generation != NO_GENERATION
+
+
+def forget_acknowledgements(consumer: Any, partitions: Iterable[TP]) -> None:
+    """Drop what faust's consumer holds of these partitions' acknowledged offsets, as its own
+    revocation does (faust 0.15 has no public way)."""
+    for tp in partitions:
+        consumer._acked.pop(tp, None)  # noqa: SLF001
+        consumer._acked_index.pop(tp, None)  # noqa: SLF001
+        consumer._gap.pop(tp, None)  # noqa: SLF001
 
 
 def resume_only_what_is_suspended(flow: Any) -> None:
@@ -500,7 +509,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         nonlocal last_batch
         handled_since_commit = 0
         consumer = app.consumer
-        while True:
+        # faust's stall check reads when each partition's stream last took a record; a
+        # stream sets it per record, the monitor per batch (else: "Stream has not started
+        # processing" errors through a backlog longer than stream_processing_timeout)
+        inbound = app.monitor.stream_inbound_time
+        while not app.should_stop:  # a cancellation swallowed by faust's commit must not block in take()
             messages = await app.inbox.take(service.batch_size, service.batch_within)  # type: ignore[attr-defined]
             async with stop_if_it_fails("batch"):
                 if handled_since_commit >= service.commit_every:
@@ -526,6 +539,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)
                 processed.update((message.tp, message.offset) for message in messages)
+                taken = time.monotonic()
+                for tp in {message.tp for message in messages}:
+                    inbound[tp] = taken
                 handled_since_commit += len(messages)
                 last_batch = time.monotonic()
 
@@ -609,11 +625,19 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
         """Before the group reassigns: finish any write in flight and flush it, so the
-        next owner's recovery reads every state this worker wrote."""
+        next owner's recovery reads every state this worker wrote.
+
+        faust forgets a revoked partition's acknowledgements before this handler runs (its
+        next owner is handed the uncommitted records again), but a batch in flight then
+        (this handler waits for it) acknowledged its records afterwards. Left there, those
+        offsets would count towards a commit if the partition came back to this worker in a
+        later generation, without the records being handled in it; after a fenced write (a
+        worker dropped from its group) their states never reached the changelog either."""
         async with owning("revocation"):
             await write_states()
             await app.producer.flush()
             forget(revoked)
+            forget_acknowledgements(app.consumer, revoked)
         log.info("partitions revoked: %d", len(revoked))
 
     @app.on_before_shutdown.connect

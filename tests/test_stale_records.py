@@ -94,3 +94,16 @@ def test_a_commit_stops_below_dropped_records_until_their_copies_are_handled(app
     assert app.consumer._new_offset(PARTITION) == 6  # noqa: SLF001 - the offset the next commit sends
     assert handle(app, [record(offset, 2) for offset in (6, 7)])
     assert app.consumer._new_offset(PARTITION) == 8  # noqa: SLF001
+
+
+def test_acknowledgements_made_after_faust_forgot_a_revoked_partition_are_forgotten_too(app: Any) -> None:
+    """A batch in flight as the partition is revoked acknowledges its records after faust
+    cleared the partition's acknowledgements; the worker's revocation clears them again, so
+    a later generation's commit never counts them."""
+    from monitor.worker import forget_acknowledgements
+
+    app.consumer._committed_offset[PARTITION] = 5  # noqa: SLF001
+    assert handle(app, [record(offset, 2) for offset in (5, 6)])
+    assert app.consumer._new_offset(PARTITION) == 7  # noqa: SLF001 - what a commit would send
+    forget_acknowledgements(app.consumer, {PARTITION})
+    assert app.consumer._new_offset(PARTITION) is None  # noqa: SLF001 - nothing to commit
