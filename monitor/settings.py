@@ -134,8 +134,10 @@ class ServiceSettings(BaseModel):
         timedelta(seconds=1),
         description="Live mode only: when a partition is idle this long (wall time), its event time advances by "
         "the wall time elapsed, so deadline alerts still fire on a quiet feed.")
-    batch_size: int = Field(500, ge=1, description="Records handled per batch (stream.take).")
-    batch_within: float = Field(0.05, gt=0, description="Seconds to wait for a batch to fill.")
+    batch_size: int = Field(500, ge=1, description="Most records handled per batch.")
+    batch_within: float = Field(
+        0.01, gt=0, description="Longest a batch waits to fill (s). A backlog fills batches at once; a live "
+        "feed's records wait this long at most, so it adds to alert latency.")
     fetch_max_wait: float = Field(
         0.05, gt=0, le=30,
         description="Longest a fetch waits on the broker for new records (s). Apache Kafka answers as soon as "

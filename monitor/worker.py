@@ -57,9 +57,10 @@ NO_GENERATION = -1
 #: Exit status (EX_TEMPFAIL) of a worker whose outputs failed part-way: see ``stop_if_it_fails``.
 EXIT_OUTPUT_FAILED = 75
 #: Seconds between the timer's ticks: a live feed's last events are released at the first
-#: tick after they are older than the allowed lateness (LiveProcessor.tick), and the health
-#: heartbeat. A tick with nothing to do costs a lock and a few comparisons.
-TICK_INTERVAL = 0.1
+#: tick after they are older than the allowed lateness and fetched past (LiveProcessor.tick),
+#: and the health heartbeat. A tick with nothing to do costs a lock and a few comparisons
+#: (16 completeness checks for 4 partitions of 4 topics: tens of microseconds).
+TICK_INTERVAL = 0.025
 #: Seconds without a batch after which the input counts as drained: what it caused is then
 #: made durable (states written, offsets committed) at once rather than at the next commit.
 DRAINED_AFTER = 0.4
