@@ -154,6 +154,10 @@ class Engine:
         committed, so a worker that takes the partition over must get them from the store."""
         return list(self._held_by_patient.get(patient_id, {}).values())
 
+    def is_held(self, patient_id: str, event_id: str) -> bool:
+        """This event is waiting for the watermark (accepted, not yet applied)."""
+        return event_id in self._held_by_patient.get(patient_id, ())
+
     @property
     def held(self) -> int:
         """Events waiting for the watermark."""

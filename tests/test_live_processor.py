@@ -212,6 +212,33 @@ def test_stored_patient_round_trips_state_and_held_events() -> None:
     again = StoredPatient.from_bytes(stored.to_bytes())
     assert again == stored
     assert [decode_event(r) for r in raw] == again.held
+    assert all(value in stored.to_bytes() for value in raw)  # the input records as they came
+    assert again.to_bytes() == StoredPatient(0, None, again.held).to_bytes()  # restored: from the models
+
+
+def test_held_events_are_stored_as_their_input_records_until_released() -> None:
+    """The records come with extra whitespace and an unknown field (the contract ignores
+    them): stored as they came while held, valid JSON all the same; once released, the
+    patient's record holds only what is still held, and as it came."""
+    patient = Patient(id="MRN-J")
+    patient.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    patient.pain(1, 6)
+    clock = Clock()
+    processor = LiveProcessor(rules(allowed_lateness=timedelta(hours=4)), ServiceSettings(), Metrics(),
+                              wall_clock=clock)
+    raw = [b'{ "x-local": 1, ' + event.model_dump_json().encode()[1:] for event in patient.events]
+    out = processor.handle([InputRecord("medsafety.rx-orders", 0, i, b"MRN-J", value, 0.0)
+                            for i, value in enumerate(raw)])
+    stored = out.persist["MRN-J"]
+    assert stored.held_json == tuple(raw)
+    assert StoredPatient.from_bytes(stored.to_bytes()).held == stored.held
+    patient.pain(8, 5)  # past the 4 h lateness: the first two are released
+    clock.now += 2.0  # the topics that delivered nothing turn idle
+    later = patient.events[-1].model_dump_json().encode()
+    out = processor.handle([InputRecord("medsafety.pain-scores", 0, 0, b"MRN-J", later, 0.0)])
+    stored = out.persist["MRN-J"]
+    assert [event.event_id for event in stored.held] == [patient.events[-1].event_id]
+    assert stored.held_json == (later,)
 
 
 def test_invalid_records_become_dead_letters_and_the_batch_goes_on() -> None:
