@@ -39,7 +39,15 @@ def delivery_cannot_block(app: Any) -> bool:
     # makes none, in a thread's queue only if ``producer_threaded``, which it leaves off.
     if buffer.pending.qsize() > buffer.max_messages:
         return False
-    return not any(queue.full() for queue in flow._queues)  # noqa: SLF001 - the stream buffers (a WeakSet)
+    # The queues flow control manages (the inbox, any stream buffers) are a WeakSet, whose
+    # iterator enters a guard and commits pending removals by catching an IndexError on
+    # every pass: 4% of a worker's profile at one call per record. A snapshot of its
+    # references is iterated instead (a queue collected meanwhile dereferences to None).
+    for ref in tuple(flow._queues.data):  # noqa: SLF001
+        queue = ref()
+        if queue is not None and queue.full():
+            return False
+    return True
 
 
 def install_direct_delivery(app: Any, consumer: Any) -> None:
