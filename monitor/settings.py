@@ -143,6 +143,10 @@ class ServiceSettings(BaseModel):
         description="Longest a fetch waits on the broker for new records (s). Apache Kafka answers as soon as "
         "records arrive; the embedded broker answers at the end of the wait, so this bounds the time a record "
         "waits to be fetched (faust fixes 1.5 s).")
+    fetch_partition_bytes: int = Field(
+        128 * 1024, ge=1024,
+        description="Most bytes a fetch brings per partition (a larger record still comes whole). Smaller keeps the "
+        "input topics closer together in event time through a backlog, so fewer events wait for the slowest.")
     session_timeout: float = Field(10.0, gt=0, description="Consumer session timeout (s); short = fast failover.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How every Kafka client of the monitor connects (worker, replay, alerts).")

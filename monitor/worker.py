@@ -280,6 +280,12 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         # alerts): faust's defaults (no linger, 16 KB batches) sent a produce request every
         # few records, and the socket writes were 12% of the worker's time in a profile.
         # A 5 ms linger adds at most 5 ms to alert latency.
+        # A backlog's topics reach the worker in fetches of this many bytes per partition;
+        # the watermark follows the topic furthest behind in event time, and every event of
+        # the others is held until it catches up. faust's 1 MiB let one topic's fetch run
+        # far ahead of another's: a 30,000-patient replay went from 4,509-4,680 to 5,427
+        # events/s with 128 KiB (fewer held events to keep, store and write).
+        consumer_max_fetch_size=service.fetch_partition_bytes,
         producer_linger=0.005,
         producer_max_batch_size=1024 * 1024,
         producer_max_request_size=8 * 1024 * 1024,

@@ -21,3 +21,16 @@ def test_the_consumer_fetch_waits_as_configured_not_faust_s_fixed_one_and_a_half
 
     assert asyncio.run(build({})) == 50
     assert asyncio.run(build({"MEDSAFETY_FETCH_MAX_WAIT": "0.2"})) == 200
+
+
+def test_the_consumer_fetches_the_configured_bytes_per_partition_not_faust_s_mebibyte() -> None:
+    """Through a backlog the watermark follows the topic furthest behind; smaller fetches
+    keep the topics closer together, so fewer events are held (and stored, and written)."""
+    async def build(env: dict[str, str]) -> int:
+        service = ServiceSettings.from_env(env)
+        app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
+        client = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001 - what on_start builds
+        return client._max_partition_fetch_bytes  # noqa: SLF001
+
+    assert asyncio.run(build({})) == 128 * 1024
+    assert asyncio.run(build({"MEDSAFETY_FETCH_PARTITION_BYTES": "65536"})) == 65536
