@@ -8,10 +8,11 @@ record. A bare faust agent on this machine counted 6,500 records/s with it and 9
 without it (measured by the same agent with and without this module, on one broker).
 
 The race has a winner known in advance whenever the delivery cannot suspend: flow control
-is active, no stream buffer is full, the producer buffer is below its limit and the
-conductor's index lock is free. Those are every await the delivery makes (faust's
-``Conductor`` compiles it to: acquire flow control, wait for the producer buffer to ebb,
-put on each subscribing channel's queue, or wait for room if one is full). Then the
+is active, no queue it manages (the monitor's inbox, any stream buffer) is full, the
+producer buffer is below its limit and the conductor's index lock is free. Those are every
+await a delivery makes (the inbox's ``put``: flow control and room; faust's ``Conductor``
+for other topics: acquire flow control, wait for the producer buffer to ebb, put on each
+subscribing channel's queue, or wait for room if one is full). Then the
 delivery runs to completion without yielding to the loop, so faust's suspension and
 clearing of the streams for a rebalance (on the loop; aiokafka's rebalance itself runs in
 its own thread) cannot come between, and awaiting it directly is the same as racing it.
