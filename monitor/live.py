@@ -286,8 +286,10 @@ class LiveProcessor:
                 self._remember_trigger(result.event_id, record.timestamp)
                 records = engine.submit(result)
                 if len(record.value) <= _RAW_HELD_LIMIT and engine.is_held(result.patient.id, result.event_id):
+                    # setdefault: a duplicate of a held event (same id) is dropped by the engine,
+                    # and the record stored must stay the one it holds
                     self._held_json.setdefault(record.partition, {}).setdefault(
-                        result.patient.id, {})[result.event_id] = record.value
+                        result.patient.id, {}).setdefault(result.event_id, record.value)
                 self._processed_in_batch[result.type] += 1
                 self._count_engine_deltas(engine, before)
                 out.alerts.extend(self._outgoing(records))

@@ -232,7 +232,13 @@ def test_held_events_are_stored_as_their_input_records_until_released() -> None:
     stored = out.persist["MRN-J"]
     assert stored.held_json == tuple(raw)
     assert StoredPatient.from_bytes(stored.to_bytes()).held == stored.held
-    patient.pain(8, 5)  # past the 4 h lateness: the first two are released
+    resent = raw[0].replace(b'"x-local": 1', b'"x-local": 2')  # same event id, other bytes: a duplicate
+    patient.pain(2, 7)
+    third = patient.events[-1].model_dump_json().encode()
+    out = processor.handle([InputRecord("medsafety.rx-orders", 0, 9, b"MRN-J", resent, 0.0),
+                            InputRecord("medsafety.pain-scores", 0, 9, b"MRN-J", third, 0.0)])
+    assert out.persist["MRN-J"].held_json == (*raw, third)  # the record the engine holds, not the repeat
+    patient.pain(8, 5)  # past the 4 h lateness: the first three are released
     clock.now += 2.0  # the topics that delivered nothing turn idle
     later = patient.events[-1].model_dump_json().encode()
     out = processor.handle([InputRecord("medsafety.pain-scores", 0, 0, b"MRN-J", later, 0.0)])
