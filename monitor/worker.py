@@ -275,17 +275,17 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         broker_heartbeat_interval=max(0.5, service.session_timeout / 5),
         broker_rebalance_timeout=max(10.0, service.session_timeout * 2),
         consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        # Batch what a batch of input produces (changelog records of about a kilobyte,
-        # alerts): faust's defaults (no linger, 16 KB batches) sent a produce request every
-        # few records, and the socket writes were 12% of the worker's time in a profile.
-        # A 5 ms linger adds at most 5 ms to alert latency.
         # A backlog's topics reach the worker in fetches of this many bytes per partition;
         # the watermark follows the topic furthest behind in event time, and every event of
         # the others is held until it catches up. faust's 1 MiB let one topic's fetch run
         # far ahead of another's: a 30,000-patient replay went from 4,509-4,680 to 5,427
         # events/s with 128 KiB (fewer held events to keep, store and write).
         consumer_max_fetch_size=service.fetch_partition_bytes,
+        producer_acks=-1,
+        # Batch what a batch of input produces (changelog records of about a kilobyte,
+        # alerts): faust's defaults (no linger, 16 KB batches) sent a produce request every
+        # few records, and the socket writes were 12% of the worker's time in a profile.
+        # A 5 ms linger adds at most 5 ms to alert latency.
         producer_linger=0.005,
         producer_max_batch_size=1024 * 1024,
         producer_max_request_size=8 * 1024 * 1024,
@@ -343,8 +343,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         ends part-way, memory may have run ahead of what is published and acknowledged (the
         states queued for the changelog refer to the live patients), and batches
         acknowledged before it may share patients with it, so nothing more may be written or
-        committed. A failure exits the
-        process without committing (status 75), and the restart resumes from the changelog
+        committed. A failure exits the process without committing (status 75), and the
+        restart resumes from the changelog
         and the committed offsets, where alerts and states agree. A cancellation while the
         app stops only stops the writes, and every commit after it is refused; a
         cancellation while it is not stopping counts as a failure (the worker would
@@ -468,8 +468,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
         After a record: its offset + 1. Before any (a new assignment): the committed offset
         faust sought to. Not the fetch position: that runs ahead of the task by whatever
-        sits in the inbox and faust's buffers, and a restarted worker then took a topic whose records were
-        fetched but not yet handed over for idle, letting orders overtake pain scores.
+        sits in the inbox and faust's buffers, and a restarted worker then took a topic whose
+        records were fetched but not yet handed over for idle, letting orders overtake pain
+        scores.
         faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
         accessor in 0.15); it stores offset 0 as None, hence the highwater-0 case below.
 
@@ -497,11 +498,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         not known): a fetch response gave the end offset and this worker has reached it (and
         the probe's listed end, a lower bound: see :func:`monitor.broker.at_end`); its time
         is when the request for that response was sent (:mod:`monitor.fetch_times`; see
-        :class:`monitor.live.TopicClocks`). Unknown is *not*
-        complete: a worker that starts on a full backlog gets its first orders before any
-        fetch response of the pain-score topic, and counting that topic idle then made its
-        scores late (wrong severities after a restart); so did trusting the embedded
-        broker's listed ends, which under-report. The request's time is read before the high
+        :class:`monitor.live.TopicClocks`). Unknown is *not* complete: a worker that starts
+        on a full backlog gets its first orders before any fetch response of the pain-score
+        topic, and counting that topic idle then made its scores late (wrong severities after
+        a restart); so did trusting the embedded broker's listed ends, which under-report. The request's time is read before the high
         watermark: a response landing in between then makes the answer earlier than it could
         be, never later."""
         tp = TP(topic, partition)
@@ -576,8 +576,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))
         if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
-            # The input ran dry: write the states and commit the offsets now (the monitor
-            # task acknowledged its last batch as it handled it). While a backlog flows, commits
+            # The input ran dry: write the states and commit the offsets now (the monitor task
+            # acknowledged its last batch as it handled it). While a backlog flows, commits
             # come every commit_every records or 2.8 s, and a patient changed by many batches
             # is written once; at a trickle, state reaches the changelog within DRAINED_AFTER.
             await app.consumer.commit()
