@@ -33,8 +33,9 @@ def split_stale(app: Any, messages: Sequence[Any], has_engine: Callable[[int], b
     assignment). A batch handed over while the flow is suspended but before the revocation
     reached the partitions is handled as usual: its states are written as the revocation
     finishes (not its offsets: faust forgets a revoked partition's acknowledgements, and the
-    next owner drops the records again as duplicates). (Dropping those too sent every such batch through
-    the re-fetch, where a second flow resume then cleared records from the streams' queues:
+    next owner drops the records again as duplicates). (Dropping those too sent every such
+    batch through the re-fetch, where a second flow resume then cleared records from the
+    streams' queues:
     see ``monitor.worker.resume_only_what_is_suspended``. Handled, they need no re-fetch.)"""
     generation = app.consumer_generation_id
     # faust resumes the flow before reading the changelogs, so "suspended" alone misses

@@ -549,11 +549,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)
                 processed.update((message.tp, message.offset) for message in messages)
-                taken = time.monotonic()
-                for tp in {message.tp for message in messages}:
-                    inbound[tp] = taken
-                handled_since_commit += len(messages)
                 last_batch = time.monotonic()
+                for tp in {message.tp for message in messages}:
+                    inbound[tp] = last_batch
+                handled_since_commit += len(messages)
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets
