@@ -52,6 +52,10 @@ class Metrics:
         self.unwritten_patients = Gauge("medsafety_unwritten_patients",
                                         "Patients changed and not yet written to the changelog (written before "
                                         "each offset commit).", registry=r)
+        self.partitions_held_back = Gauge(
+            "medsafety_partitions_held_back", "Input topic-partitions not fetched for now: they run ahead in event "
+            "time of a slower topic of the same partition number, whose events they would wait for anyway.",
+            registry=r)
         self.assigned_partitions = Gauge("medsafety_assigned_partitions",
                                          "Input partition numbers this worker owns (0 while rebalancing).",
                                          registry=r)

@@ -104,6 +104,9 @@ class MonitorApp(faust.App):
     #: Per input topic-partition, when the fetch request behind its latest high watermark
     #: was sent (:mod:`monitor.fetch_times`); written by the consumer's thread.
     fetch_sent_at: dict[Any, float]
+    #: Input topic-partitions whose fetched records are left in aiokafka's buffer for now:
+    #: they run ahead in event time of a slower topic (LiveProcessor.running_ahead).
+    held_back: frozenset[Any] = frozenset()
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -142,6 +145,7 @@ class MonitorApp(faust.App):
                 await conduct(message)
 
         consumer.callback = deliver  # read by faust's fetch loop when it starts, after this
+        consumer._getmany = holding_back(consumer._getmany, app)  # noqa: SLF001
         install_direct_delivery(self, consumer)
         resume_only_what_is_suspended(self.flow_control)  # built in the app's loop by now
 
@@ -197,6 +201,31 @@ class MonitorApp(faust.App):
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(thread.call_thread(heartbeat), timeout=2 * MEMBERSHIP_CHECK_TIMEOUT)
         return coordinator.generation != NO_GENERATION
+
+
+def holding_back(getmany: Callable[..., Awaitable[Any]], app: MonitorApp) -> Callable[..., Awaitable[Any]]:
+    """faust's ``Consumer._getmany``, which leaves out the partitions in ``app.held_back``.
+
+    This is not faust's ``pause_partitions``: faust pauses and resumes partitions itself
+    around a table recovery, and resuming one of those early would deliver input before
+    the states it needs. Here the partitions stay active for faust and are only left out
+    of what aiokafka is asked to return: their fetched records wait in its buffer, and
+    aiokafka does not fetch a partition again while records of it are buffered, so a held
+    back partition costs at most one fetch response (``FETCH_PARTITION_BYTES``)."""
+
+    async def getmany_holding_back(active_partitions: Any, timeout: float) -> Any:
+        held_back = app.held_back
+        if held_back and active_partitions is not None:
+            active_partitions = active_partitions - held_back
+            # aiokafka waits up to the timeout (faust's 1 s) for records of the partitions
+            # asked for; a partition released meanwhile must not wait that long
+            timeout = min(timeout, TICK_INTERVAL)
+            if not active_partitions:  # aiokafka would return every partition's records
+                await asyncio.sleep(min(timeout, TICK_INTERVAL))
+                return {}
+        return await getmany(active_partitions=active_partitions, timeout=timeout)
+
+    return getmany_holding_back
 
 
 def forget_acknowledgements(consumer: Any, partitions: Iterable[TP]) -> None:
@@ -510,6 +539,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             return None
         return fetched
 
+    def hold_back_topics_ahead() -> None:
+        """Leave the records of topics running ahead in event time in aiokafka's buffer
+        (see :meth:`LiveProcessor.running_ahead` and :func:`holding_back`)."""
+        held_back = frozenset(TP(topic, partition) for topic, partition in processor.running_ahead(complete_at))
+        if held_back != app.held_back:
+            app.held_back = held_back
+            metrics.partitions_held_back.set(len(held_back))
+
     app.topics.add(inputs)  # subscribed through faust's conductor; fetched records go to app.inbox
 
     @app.task
@@ -548,6 +585,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     await publish(processor.handle(records, complete_at))
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)
+                    hold_back_topics_ahead()
                 processed.update((message.tp, message.offset) for message in messages)
                 last_batch = time.monotonic()
                 for tp in {message.tp for message in messages}:
@@ -574,6 +612,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))
+            hold_back_topics_ahead()  # a topic that caught up or turned complete releases the others
         if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
             # The input ran dry: write the states and commit the offsets now (the monitor task
             # acknowledged its last batch as it handled it). While a backlog flows, commits
@@ -647,6 +686,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             await app.producer.flush()
             forget(revoked)
             forget_acknowledgements(app.consumer, revoked)
+            hold_back_topics_ahead()
         log.info("partitions revoked: %d", len(revoked))
 
     @app.on_before_shutdown.connect

@@ -257,3 +257,25 @@ def test_invalid_records_become_dead_letters_and_the_batch_goes_on() -> None:
     processed = sum(sample(worker, "medsafety_events_processed_total", type=t) or 0
                     for t in ("prescription", "pain_score", "patient_update"))
     assert processed == 5
+
+
+def test_the_watermark_gauge_moves_only_once_the_output_is_durable() -> None:
+    """The caller publishes a batch's alerts and waits for the broker before it calls
+    ``update_gauges``: until then the gauge must not claim what the release caused is out
+    (the benchmark stops its clock at the watermark and no unwritten states)."""
+    patient = Patient(id="MRN-W")
+    patient.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
+    patient.pain(3, 6)
+    clock = Clock()
+    metrics = Metrics()
+    processor = LiveProcessor(rules(allowed_lateness=LATENESS), ServiceSettings(), metrics, wall_clock=clock)
+    processor.adopt([0])
+    clock.now += 2.0  # the topics that delivered nothing turn idle
+    processor.handle([InputRecord(ServiceSettings().topic_for_type[event.type], 0, i, b"MRN-W",
+                                  event.model_dump_json().encode(), 0.0) for i, event in enumerate(patient.events)])
+    gauge = "medsafety_event_time_watermark_seconds"
+    assert metrics.registry.get_sample_value(gauge, {"partition": "0"}) is None
+    processor.update_gauges()
+    # the slowest topic's newest event (the order) minus the lateness
+    assert metrics.registry.get_sample_value(gauge, {"partition": "0"}) == patient.events[0].occurred_at.timestamp() \
+        - LATENESS_S
