@@ -182,6 +182,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .broker import check_copartitioned, ensure_topics
     from .kafka_clients import security_options
     from .health import Health, serve
+    from .gc_tuning import tune_garbage_collector
     from .metrics import Metrics
     from .settings import ServiceSettings
     from .worker import create_app, run_worker
@@ -200,7 +201,9 @@ def _worker(args: argparse.Namespace) -> int:
     print(f"medsafety worker: broker {url}, metrics {base}/metrics, health {base}/healthz {base}/readyz",
           file=sys.stderr, flush=True)
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
-    run_worker(create_app(service, rules, metrics, url, health), loglevel=args.loglevel)
+    app = create_app(service, rules, metrics, url, health)
+    tune_garbage_collector(metrics.gc_pauses)
+    run_worker(app, loglevel=args.loglevel)
     return 0
 
 

@@ -43,6 +43,9 @@ class Metrics:
             "medsafety_alert_latency_seconds",
             "From the triggering record's Kafka timestamp to the alert's publish.", buckets=_LATENCY_BUCKETS,
             registry=r)
+        self.gc_pauses = Histogram(
+            "medsafety_gc_pause_seconds", "Pauses of Python's cyclic garbage collector, by generation (2: a full "
+            "collection, which walks every patient state).", ["generation"], buckets=_LATENCY_BUCKETS, registry=r)
         self.watermark = Gauge("medsafety_event_time_watermark_seconds",
                                "Event-time watermark (Unix seconds) per input partition.", ["partition"], registry=r)
         self.active_patients = Gauge("medsafety_active_patients", "Patients held in state on this worker.",
