@@ -72,8 +72,9 @@ class Engine:
         self._watermark_from_input = watermark_from_input
         self._idle_ttl = rules.settings.patient_idle_ttl.total_seconds()
         self._held: list[tuple[object, ...]] = []
-        #: patient id -> event id -> event, for every held event (dedup and persistence).
-        self._held_by_patient: dict[str, dict[str, AnyEvent]] = {}
+        #: patient id -> event id -> (event, its input record if the caller gave it), for every
+        #: held event (dedup, and persistence: a live worker stores the records as they came).
+        self._held_by_patient: dict[str, dict[str, tuple[AnyEvent, bytes | None]]] = {}
         self._seq = itertools.count()
         self._deadlines: list[tuple[float, str]] = []
         #: patient id -> the next deadline of that patient's current state (None: none).
@@ -82,12 +83,14 @@ class Engine:
         #: with it are stale.
         self._scheduled: dict[str, float | None] = {}
         self._last_sweep = NEVER
-        #: Patients whose state changed since the last :meth:`drain_touched` (to persist).
+        #: Patients whose state changed since the last :meth:`take_touched` (to persist).
         self.touched: set[str] = set()
 
     # -- input ----------------------------------------------------------------------------
-    def submit(self, event: AnyEvent) -> list[AlertRecord]:
-        """Accept one validated event; returns the alert records it (or time) caused."""
+    def submit(self, event: AnyEvent, record: bytes | None = None) -> list[AlertRecord]:
+        """Accept one validated event; returns the alert records it (or time) caused.
+        ``record``: the event's input record, kept with it while it is held (see
+        :meth:`held_records`); a duplicate's record never replaces the first one."""
         self.stats.received[event.type] += 1
         if isinstance(event, AlertAction):
             return self._act(event)
@@ -106,7 +109,7 @@ class Engine:
         # sort key with the time as integer microseconds: ties on the float (events of the
         # same instant) then compare integers, not aware datetimes.
         heapq.heappush(self._held, (occurred, *order_key, next(self._seq), event))
-        self._held_by_patient.setdefault(patient_id, {})[event.event_id] = event
+        self._held_by_patient.setdefault(patient_id, {})[event.event_id] = (event, record)
         self.touched.add(patient_id)  # a durable store keeps held events too
         if occurred > self.max_event_time:
             self.max_event_time = occurred
@@ -140,23 +143,23 @@ class Engine:
             self._schedule(patient_id, state)
             self.max_event_time = max(self.max_event_time, state.last_event_at)
 
-    def drain_touched(self) -> dict[str, PatientState | None]:
-        """States changed since the last call (None: forgotten), for a durable store.
-        A patient is also touched when an event of theirs is held or released, so a store
-        that keeps :meth:`held_events` beside the state loses nothing the engine accepted."""
-        changed = {patient_id: self.states.get(patient_id) for patient_id in self.touched}
-        self.touched.clear()
-        return changed
+    def take_touched(self) -> set[str]:
+        """Patients whose state changed since the last call (their state now in
+        :attr:`states`, or gone: forgotten), for a durable store. A patient is also touched
+        when an event of theirs is held or released, so a store that keeps
+        :meth:`held_events` beside the state loses nothing the engine accepted."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def held_events(self, patient_id: str) -> list[AnyEvent]:
         """This patient's events still waiting for the watermark (accepted, not yet applied).
         A live worker persists them with the state: the input offsets behind them are
         committed, so a worker that takes the partition over must get them from the store."""
-        return list(self._held_by_patient.get(patient_id, {}).values())
+        return [event for event, _ in self._held_by_patient.get(patient_id, {}).values()]
 
-    def is_held(self, patient_id: str, event_id: str) -> bool:
-        """This event is waiting for the watermark (accepted, not yet applied)."""
-        return event_id in self._held_by_patient.get(patient_id, ())
+    def held_records(self, patient_id: str) -> list[tuple[AnyEvent, bytes | None]]:
+        """:meth:`held_events` with the input record :meth:`submit` was given for each."""
+        return list(self._held_by_patient.get(patient_id, {}).values())
 
     @property
     def held(self) -> int:

@@ -77,8 +77,9 @@ class Output:
     alerts: list[OutgoingAlert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
-    #: patient id -> what to store (a :attr:`StoredPatient.forgotten` one: delete the record)
-    persist: dict[str, "StoredPatient"] = field(default_factory=dict)
+    #: patient id -> input partition, for every patient whose durable record changed (what
+    #: to store is built when it is written: :meth:`LiveProcessor.stored`)
+    changed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +245,6 @@ class LiveProcessor:
         self._lateness = rules.settings.allowed_lateness.total_seconds()
         self._processed_counters: dict[str, Counter] = {}
         self._processed_in_batch: collections.Counter[str] = collections.Counter()
-        #: partition -> patient id -> event id -> input record, for held events (to_bytes)
-        self._held_json: dict[int, dict[str, dict[str, bytes]]] = {}
 
     # -- input ----------------------------------------------------------------------------
     def handle(self, records: Sequence[InputRecord], complete_at: CompleteAt | None = None) -> Output:
@@ -299,12 +298,7 @@ class LiveProcessor:
                                                    record.timestamp)
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
-                records = engine.submit(result)
-                if len(record.value) <= _RAW_HELD_LIMIT and engine.is_held(result.patient.id, result.event_id):
-                    # setdefault: a duplicate of a held event (same id) is dropped by the engine,
-                    # and the record stored must stay the one it holds
-                    self._held_json.setdefault(record.partition, {}).setdefault(
-                        result.patient.id, {}).setdefault(result.event_id, record.value)
+                records = engine.submit(result, record.value if len(record.value) <= _RAW_HELD_LIMIT else None)
                 self._processed_in_batch[result.type] += 1
                 self._count_engine_deltas(engine, before)
                 out.alerts.extend(self._outgoing(records))
@@ -420,7 +414,6 @@ class LiveProcessor:
         """Partitions moved to another worker: forget them (their table moves too)."""
         for partition in partitions:
             self.engines.pop(partition, None)
-            self._held_json.pop(partition, None)
             self._last_input_wall.pop(partition, None)
             self._clocks.pop(partition, None)
             try:
@@ -451,20 +444,21 @@ class LiveProcessor:
 
     def _collect(self, partition: int, out: Output) -> None:
         engine = self.engines.get(partition)
+        if engine is not None:
+            changed = out.changed
+            for patient_id in engine.take_touched():
+                changed[patient_id] = partition
+
+    def stored(self, patient_id: str, partition: int) -> StoredPatient | None:
+        """The patient's durable record as the engine holds it now (None: the partition is
+        not this worker's any more). Built when it is written, once per commit, not per batch
+        that changed it: a commit window touches a patient many times over."""
+        engine = self.engines.get(partition)
         if engine is None:
-            return
-        known = self._held_json.get(partition, {})
-        for patient_id, state in engine.drain_touched().items():
-            held = engine.held_events(patient_id)
-            records = known.pop(patient_id, None)
-            if records and held:
-                records = {event.event_id: records[event.event_id] for event in held if event.event_id in records}
-                if records:  # the released ones are gone
-                    known[patient_id] = records
-                held_json = tuple(records.get(event.event_id) for event in held)
-            else:
-                held_json = ()
-            out.persist[patient_id] = StoredPatient(partition, state, held, held_json)
+            return None
+        held = engine.held_records(patient_id)
+        return StoredPatient(partition, engine.states.get(patient_id), [event for event, _ in held],
+                             tuple(record for _, record in held))
 
     def update_gauges(self) -> None:
         """Active patients, held events and each partition's watermark. The caller sets them

@@ -51,7 +51,7 @@ def test_an_action_on_the_actions_topic_snoozes_and_its_end_re_raises() -> None:
     snooze = action(opened, hours=3).model_dump_json().encode()
     clocks = dict(live._clocks[0].newest)
     out = live.handle([record(SERVICE.actions_topic, 0, "P1", snooze)])
-    assert out.alerts == [] and out.dead_letters == [] and "P1" in out.persist
+    assert out.alerts == [] and out.dead_letters == [] and "P1" in out.changed
     assert live._clocks[0].newest == clocks  # the action's wall-clock time moved no topic's clock
     assert counter(metrics, "medsafety_actions_total", action="snooze", outcome="applied") == 1
     wall.now += 100.0  # the orders topic falls idle: the pain score alone moves event time

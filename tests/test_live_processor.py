@@ -71,8 +71,10 @@ class Log:
 class Table(dict):
     """What the changelog-backed table holds: patient id -> StoredPatient bytes."""
 
-    def apply(self, out: Output) -> None:
-        for patient_id, stored in out.persist.items():
+    def apply(self, processor: LiveProcessor, out: Output) -> None:
+        for patient_id, partition in out.changed.items():
+            stored = processor.stored(patient_id, partition)
+            assert stored is not None
             if stored.forgotten:
                 self.pop(patient_id, None)
             else:
@@ -108,7 +110,7 @@ class Worker:
         self._take(self.processor.tick())
 
     def _take(self, out: Output) -> None:
-        self.table.apply(out)
+        self.table.apply(self.processor, out)
         self.alerts.extend(alert.value.decode() for alert in out.alerts)
         self.dead_letters += len(out.dead_letters)
 
@@ -207,7 +209,8 @@ def test_stored_patient_round_trips_state_and_held_events() -> None:
     raw = [event.model_dump_json().encode() for event in patient.events]
     out = processor.handle([InputRecord("medsafety.rx-orders", 0, i, b"MRN-R", value, 0.0)
                             for i, value in enumerate(raw)])
-    stored = out.persist["MRN-R"]
+    stored = processor.stored("MRN-R", out.changed["MRN-R"])
+    assert stored is not None
     assert not stored.forgotten and stored.state is None and len(stored.held) == 2  # all within the lateness
     again = StoredPatient.from_bytes(stored.to_bytes())
     assert again == stored
@@ -229,20 +232,23 @@ def test_held_events_are_stored_as_their_input_records_until_released() -> None:
     raw = [b'{ "x-local": 1, ' + event.model_dump_json().encode()[1:] for event in patient.events]
     out = processor.handle([InputRecord("medsafety.rx-orders", 0, i, b"MRN-J", value, 0.0)
                             for i, value in enumerate(raw)])
-    stored = out.persist["MRN-J"]
-    assert stored.held_json == tuple(raw)
+    stored = processor.stored("MRN-J", out.changed["MRN-J"])
+    assert stored is not None and stored.held_json == tuple(raw)
     assert StoredPatient.from_bytes(stored.to_bytes()).held == stored.held
     resent = raw[0].replace(b'"x-local": 1', b'"x-local": 2')  # same event id, other bytes: a duplicate
     patient.pain(2, 7)
     third = patient.events[-1].model_dump_json().encode()
     out = processor.handle([InputRecord("medsafety.rx-orders", 0, 9, b"MRN-J", resent, 0.0),
                             InputRecord("medsafety.pain-scores", 0, 9, b"MRN-J", third, 0.0)])
-    assert out.persist["MRN-J"].held_json == (*raw, third)  # the record the engine holds, not the repeat
+    assert "MRN-J" in out.changed
+    assert processor.stored("MRN-J", 0).held_json == (*raw, third)  # the record the engine holds, not the repeat
     patient.pain(8, 5)  # past the 4 h lateness: the first three are released
     clock.now += 2.0  # the topics that delivered nothing turn idle
     later = patient.events[-1].model_dump_json().encode()
     out = processor.handle([InputRecord("medsafety.pain-scores", 0, 0, b"MRN-J", later, 0.0)])
-    stored = out.persist["MRN-J"]
+    assert "MRN-J" in out.changed
+    stored = processor.stored("MRN-J", 0)
+    assert stored is not None
     assert [event.event_id for event in stored.held] == [patient.events[-1].event_id]
     assert stored.held_json == (later,)
 
