@@ -221,7 +221,7 @@ def holding_back(getmany: Callable[..., Awaitable[Any]], app: MonitorApp) -> Cal
             # asked for; a partition released meanwhile must not wait that long
             timeout = min(timeout, TICK_INTERVAL)
             if not active_partitions:  # aiokafka would return every partition's records
-                await asyncio.sleep(min(timeout, TICK_INTERVAL))
+                await asyncio.sleep(timeout)
                 return {}
         return await getmany(active_partitions=active_partitions, timeout=timeout)
 
