@@ -147,18 +147,15 @@ class Engine:
         """Patients whose state changed since the last call (their state now in
         :attr:`states`, or gone: forgotten), for a durable store. A patient is also touched
         when an event of theirs is held or released, so a store that keeps
-        :meth:`held_events` beside the state loses nothing the engine accepted."""
+        :meth:`held_records` beside the state loses nothing the engine accepted."""
         touched, self.touched = self.touched, set()
         return touched
 
-    def held_events(self, patient_id: str) -> list[AnyEvent]:
-        """This patient's events still waiting for the watermark (accepted, not yet applied).
-        A live worker persists them with the state: the input offsets behind them are
-        committed, so a worker that takes the partition over must get them from the store."""
-        return [event for event, _ in self._held_by_patient.get(patient_id, {}).values()]
-
     def held_records(self, patient_id: str) -> list[tuple[AnyEvent, bytes | None]]:
-        """:meth:`held_events` with the input record :meth:`submit` was given for each."""
+        """This patient's events still waiting for the watermark (accepted, not yet applied),
+        each with the input record :meth:`submit` was given for it. A live worker persists
+        them with the state: the input offsets behind them are committed, so a worker that
+        takes the partition over must get them from the store."""
         return list(self._held_by_patient.get(patient_id, {}).values())
 
     @property

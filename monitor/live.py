@@ -210,7 +210,6 @@ class TopicClocks:
             times.append(newest)
         return min(times) if times else NEVER
 
-
     def ahead(self, complete: Callable[[str], float | None], drift: float) -> list[str]:
         """Topics whose newest event time is more than ``drift`` ahead of the slowest topic
         that still has records to deliver (``complete`` None; one that delivered nothing yet
