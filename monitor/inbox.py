@@ -33,7 +33,8 @@ from typing import Any
 
 
 class Inbox:
-    """A bounded FIFO of fetched records (faust ``Message`` objects) for one consumer."""
+    """A bounded FIFO of fetched records for one consumer (the worker puts each faust
+    ``Message`` with whether its fetch came after the latest seek: :mod:`monitor.seek_barrier`)."""
 
     def __init__(self, flow_control: Any, maxsize: int) -> None:
         self._flow = flow_control

@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -53,6 +53,10 @@ class InputRecord:
     key: bytes | None
     value: bytes | None
     timestamp: float  # the record's Kafka timestamp, seconds
+    #: False: fetched before the consumer's latest seek to the committed offsets, which
+    #: hands it over again; it is handled, but neither moves the topic clocks nor (alone
+    #: in its batch for its partition) the watermark (:mod:`monitor.seek_barrier`).
+    in_order: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,15 @@ class TopicClocks:
         self.appended: dict[str, float] = {}  # topic -> its last record's Kafka timestamp
         self.source_lag: dict[str, float] = {}  # topic -> its last record's Kafka timestamp - event time
 
+    def restart(self, started: float) -> None:
+        """Forget every topic's progress, as if the partition were taken at ``started``: its
+        records come again from the committed offsets (:mod:`monitor.seek_barrier`)."""
+        self.started = started
+        self.newest.clear()
+        self.last_record.clear()
+        self.appended.clear()
+        self.source_lag.clear()
+
     def saw(self, topic: str, occurred: float, wall: float, appended: float) -> None:
         if occurred > self.newest.get(topic, NEVER):
             self.newest[topic] = occurred
@@ -186,18 +199,24 @@ class TopicClocks:
         return lag is not None and abs(lag) <= lateness and now - self.appended[topic] <= idle_after
 
     def source_time(self, now: float, idle_after: float, complete_at: Callable[[str], float | None],
-                    lateness: float | None = None, settled_only: bool = False) -> float | None:
+                    lateness: float | None = None, settled_only: bool = False,
+                    vacant: Container[str] = ()) -> float | None:
         """The event time every topic has reached (None: a topic has delivered nothing yet
         and is not idle, so nothing is known). Idle topics are left out; if all are idle,
         ``NEVER`` (the caller then uses the newest event time of any). With ``lateness``,
         live topics count at their completeness time (see the class). ``settled_only``: None
         as well if a complete topic is neither live nor idle and its own newest event is
-        behind its completeness time (records it is still to deliver may be older)."""
+        behind its completeness time (records it is still to deliver may be older).
+        ``vacant``: topics known to have nothing on the way (see
+        :meth:`LiveProcessor.vacant_topics`); once complete, they are left out as idle ones
+        are, without waiting ``idle_after``."""
         times = []
         for topic in self.topics:
             newest = self.newest.get(topic)
             complete = complete_at(topic)
             if complete is not None:
+                if topic in vacant:
+                    continue
                 if lateness is not None and self.live(topic, now, idle_after, lateness):
                     times.append(max(complete, newest))  # type: ignore[type-var]  # saw() set both
                     continue
@@ -230,7 +249,8 @@ class LiveProcessor:
 
     def __init__(self, rules: ClinicalRules, settings: ServiceSettings, metrics: Metrics,
                  restore: Callable[[int], Iterable[StoredPatient]] = lambda partition: (),
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 rekey_topic_unused: Callable[[], bool] = lambda: False) -> None:
         self.rules = rules
         self.settings = settings
         self.metrics = metrics
@@ -244,6 +264,8 @@ class LiveProcessor:
         self._lateness = rules.settings.allowed_lateness.total_seconds()
         self._processed_counters: dict[str, Counter] = {}
         self._processed_in_batch: collections.Counter[str] = collections.Counter()
+        self._rekey_topic_unused = rekey_topic_unused
+        self._rekeyed = False  # this worker re-keyed a record since it started
 
     # -- input ----------------------------------------------------------------------------
     def handle(self, records: Sequence[InputRecord], complete_at: CompleteAt | None = None) -> Output:
@@ -260,15 +282,19 @@ class LiveProcessor:
         for event_type, count in processed.items():  # one locked increment per type and batch
             self._processed_counter(event_type).inc(count)
         processed.clear()
+        vacant = self.vacant_topics()
+        in_order = {record.partition for record in records if record.in_order}
         for partition in {record.partition for record in records}:
             self._last_input_wall[partition] = started
             engine = self.engine(partition)
-            reached = self._clocks[partition].source_time(started, self._idle_after,
-                                                          lambda topic: complete_at(topic, partition), self._lateness)
-            if reached == NEVER:
-                reached = engine.max_event_time
-            if reached is not None and reached != NEVER:
-                out.alerts.extend(self._outgoing(engine.advance(reached - self._lateness)))
+            if partition in in_order:  # else nothing it knows is in offset order: see InputRecord.in_order
+                reached = self._clocks[partition].source_time(started, self._idle_after,
+                                                              lambda topic: complete_at(topic, partition),
+                                                              self._lateness, vacant=vacant)
+                if reached == NEVER:
+                    reached = engine.max_event_time
+                if reached is not None and reached != NEVER:
+                    out.alerts.extend(self._outgoing(engine.advance(reached - self._lateness)))
             self._collect(partition, out)
         if records:
             self.metrics.processing_latency.observe((self._clock() - started) / len(records))
@@ -286,6 +312,7 @@ class LiveProcessor:
             else:
                 patient_key = result.patient.id.encode()
                 if record.key != patient_key:
+                    self._rekeyed = True  # before this batch's watermarks: its copy is on the way
                     self.metrics.events_rekeyed.inc()
                     out.rekeyed.append((patient_key, record.value))
                     return
@@ -293,8 +320,9 @@ class LiveProcessor:
                 if isinstance(result, AlertAction):
                     self._act(engine, result)
                     return
-                self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock(),
-                                                   record.timestamp)
+                if record.in_order:
+                    self._clocks[record.partition].saw(record.topic, result.occurred_at.timestamp(), self._clock(),
+                                                       record.timestamp)
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
                 records = engine.submit(result, record.value if len(record.value) <= _RAW_HELD_LIMIT else None)
@@ -341,6 +369,7 @@ class LiveProcessor:
         idle_after = self._idle_after
         if complete_at is None:
             complete_at = self._complete_now
+        vacant = self.vacant_topics()
         for partition, engine in self.engines.items():
             last = self._last_input_wall.get(partition)
             if last is None or engine.max_event_time == NEVER:
@@ -349,7 +378,8 @@ class LiveProcessor:
             completed = {topic: complete_at(topic, partition) for topic in clocks.topics}
             if None in completed.values():
                 continue
-            reached = clocks.source_time(now, idle_after, completed.__getitem__, self._lateness, settled_only=True)
+            reached = clocks.source_time(now, idle_after, completed.__getitem__, self._lateness, settled_only=True,
+                                         vacant=vacant)
             if reached == NEVER:
                 if now - last < idle_after:
                     continue
@@ -379,6 +409,27 @@ class LiveProcessor:
                 ahead.add((topic, partition))
         return ahead
 
+    def vacant_topics(self) -> tuple[str, ...]:
+        """The re-key topic while no record was ever appended to it (``rekey_topic_unused``,
+        from the worker's fetches) and this worker has re-keyed none since it started: no
+        worker of the app ever received a record keyed otherwise, so there is nothing on
+        its way there, and a partition's watermark need not wait for the topic to turn idle.
+
+        Why: an empty re-key topic otherwise held every partition's watermark for the first
+        ``idle_advance`` after a worker took it. A replay's events all waited there, held,
+        and were judged only once it turned idle: at 1,000 patients the worker had taken the
+        whole feed in 0.5 s and then waited 1.1 s to begin the clinical work.
+
+        Once any record is re-keyed, this worker keeps the rule of any topic (its newest
+        event time holds the watermark until it turns idle). The flag is set as the record
+        is handled, before its batch's watermark moves, so this worker's own copies are
+        never late. A record another worker re-keys into a partition of this one, before
+        this worker's fetch shows the topic non-empty, can be: as one could before, once the
+        topic had turned idle."""
+        if self._rekeyed or not self._rekey_topic_unused():
+            return ()
+        return (self.settings.repartition_topic,)
+
     def _complete_now(self, topic: str, partition: int) -> float:
         """Every topic-partition delivered up to now (offline callers and tests)."""
         return self._clock()
@@ -402,6 +453,14 @@ class LiveProcessor:
                 engine.submit(event)
             engine.touched.clear()
         return engine
+
+    def restart_clocks(self) -> None:
+        """The consumer sought its partitions to their committed offsets: every partition's
+        topic clocks start again, as if taken now (see :mod:`monitor.seek_barrier`). Held
+        events stay held; the copies the seek hands over again are duplicates."""
+        now = self._clock()
+        for clocks in self._clocks.values():
+            clocks.restart(now)
 
     def adopt(self, partitions: Iterable[int]) -> None:
         """Partitions this worker owns: restore each from the store now, not at its first

@@ -43,6 +43,7 @@ from .kafka_clients import faust_credentials, security_options
 from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
+from .seek_barrier import SeekBarrier
 from .stale_records import split_stale
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,12 @@ class MonitorApp(faust.App):
     #: Input topic-partitions whose fetched records are left in aiokafka's buffer for now:
     #: they run ahead in event time of a slower topic (LiveProcessor.running_ahead).
     held_back: frozenset[Any] = frozenset()
+    #: Whether a delivered record was fetched after faust's seek to the committed offsets.
+    seek_barrier: SeekBarrier
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.seek_barrier = SeekBarrier()
+        super().__init__(*args, **kwargs)
 
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
@@ -138,14 +145,17 @@ class MonitorApp(faust.App):
         conduct = consumer.callback  # faust's conductor: the table's changelog during recovery
         consumed_topics = self.consumed_topics
 
+        barrier = self.seek_barrier
+
         async def deliver(message: Any) -> None:
             if message.topic in consumed_topics:
-                await inbox.put(message)
+                await inbox.put((message, barrier.delivering_in_order()))
             else:
                 await conduct(message)
 
         consumer.callback = deliver  # read by faust's fetch loop when it starts, after this
         consumer._getmany = holding_back(consumer._getmany, app)  # noqa: SLF001
+        barrier.install(consumer, lambda: app.consumer_generation_id)
         install_direct_delivery(self, consumer)
         resume_only_what_is_suspended(self.flow_control)  # built in the app's loop by now
 
@@ -346,7 +356,24 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             if stored.partition == partition:
                 yield stored
 
-    processor = LiveProcessor(rules, service, metrics, restore)
+    rekey_used: list[bool] = []  # a fetch of the re-key topic showed a record in it
+
+    def rekey_topic_unused() -> bool:
+        """No record was ever appended to the re-key topic: every partition of it this worker
+        owns has been fetched and its high watermark is 0 (see
+        :meth:`LiveProcessor.vacant_topics`). Once one is not, it never is again."""
+        if rekey_used:
+            return False
+        owned = [tp for tp in app.consumer.assignment() if tp.topic == service.repartition_topic]
+        highwaters = [fetched_highwater(tp) for tp in owned]
+        if any(highwaters):
+            rekey_used.append(True)
+            return False
+        return bool(owned) and None not in highwaters
+
+    processor = LiveProcessor(rules, service, metrics, restore, rekey_topic_unused=rekey_topic_unused)
+    barrier = app.seek_barrier
+    barrier.on_seek = processor.restart_clocks
     health = health or Health()
     #: One writer of engines and table at a time: a batch, a timer tick, a state write or a
     #: revocation (each inside ``stop_if_it_fails``).
@@ -574,7 +601,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         # processing" errors through a backlog longer than stream_processing_timeout)
         inbound = app.monitor.stream_inbound_time
         while not app.should_stop:  # a cancellation swallowed by faust's commit must not block in take()
-            messages = await app.inbox.take(service.batch_size, service.batch_within)  # type: ignore[attr-defined]
+            fetched = await app.inbox.take(service.batch_size, service.batch_within)  # type: ignore[attr-defined]
+            messages = [message for message, _ in fetched]
+            in_order = {id(message) for message, after_seek in fetched if after_seek}
             async with stop_if_it_fails("batch"):
                 if handled_since_commit >= service.commit_every:
                     # The batches before this one are acknowledged: commit their offsets (and,
@@ -594,7 +623,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     for message in messages:
                         consumed[message.tp] = message.offset
                         records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
-                                                   message.value, message.timestamp))
+                                                   message.value, message.timestamp, id(message) in in_order))
                     await publish(processor.handle(records, complete_at))
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)
@@ -620,8 +649,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         if not health.recovered:
             return  # the table is not yet what the changelog says
         async with owning("idle tick"):
-            if not settled():
-                return
+            if not settled() or not barrier.passed():
+                return  # before the seek the clocks know nothing of this generation (monitor.seek_barrier)
             owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_names}
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))

@@ -128,3 +128,44 @@ def test_a_live_topic_stands_at_its_completeness_time_not_at_wall_time() -> None
     assert held(processor) == 3  # at wall time they would be out; known complete only to T0 + 50 ms
     processor.tick(lambda topic, partition: T0.timestamp() + 0.15)
     assert held(processor) == 0
+
+
+def replay_from_start(rekey_topic_unused: bool) -> tuple[LiveProcessor, Patient]:
+    """A worker that took the partition just now, handed a replay of a patient's order,
+    pain score and update, and the same a day later (so the first day is past the slowest
+    topic's event time)."""
+    clock = Clock()
+    clock.now = T0.timestamp() + 2 * 86_400
+    processor = LiveProcessor(rules(allowed_lateness=LATENESS), SERVICE, Metrics(), wall_clock=clock,
+                              rekey_topic_unused=lambda: rekey_topic_unused)
+    processor.adopt([0])
+    patient = feed(Patient())
+    patient.rx(24, "O2", "oxycodone")  # the same again a day later
+    patient.pain(24, 7)
+    patient.update(24)
+    return processor, patient
+
+
+def test_a_re_key_topic_nothing_was_ever_written_to_does_not_hold_the_first_second() -> None:
+    processor, patient = replay_from_start(rekey_topic_unused=True)
+    handed_over(processor, patient)
+    assert held(processor) == 3  # the first day released at once: only the newest day waits
+
+
+def test_a_re_key_topic_that_was_written_to_holds_until_it_turns_idle() -> None:
+    """The counter-test: the same replay, with records in the re-key topic, waits for it."""
+    processor, patient = replay_from_start(rekey_topic_unused=False)
+    handed_over(processor, patient)
+    assert held(processor) == 6
+
+
+def test_once_this_worker_re_keys_a_record_its_re_key_topic_holds_again() -> None:
+    """Its copy is on the way: the batch that re-keyed it does not move the watermark past it."""
+    processor, patient = replay_from_start(rekey_topic_unused=True)
+    mis_keyed = Patient()
+    mis_keyed.pain(-1, 7)
+    records = [InputRecord(SERVICE.pain_topic, 0, 0, b"encounter-1", mis_keyed.events[0].model_dump_json().encode(),
+                           mis_keyed.events[0].occurred_at.timestamp())]
+    processor.handle(records)
+    handed_over(processor, patient)
+    assert held(processor) == 6
