@@ -422,10 +422,9 @@ class LiveProcessor:
 
         Once any record is re-keyed, this worker keeps the rule of any topic (its newest
         event time holds the watermark until it turns idle). The flag is set as the record
-        is handled, before its batch's watermark moves, so this worker's own copies are
-        never late. A record another worker re-keys into a partition of this one, before
-        this worker's fetch shows the topic non-empty, can be: as one could before, once the
-        topic had turned idle."""
+        is handled, before its batch's watermark moves. From then on a copy can be late only
+        as it could before this rule (once the topic has turned idle, as one another worker
+        re-keys into this worker's partitions can be)."""
         if self._rekeyed or not self._rekey_topic_unused():
             return ()
         return (self.settings.repartition_topic,)

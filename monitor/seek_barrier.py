@@ -53,9 +53,12 @@ class SeekBarrier:
         seek, which had completed for the current generation."""
         return self._fetch_in_order
 
-    def sought(self, generation: int) -> None:
-        """The seek of ``generation`` completed."""
-        self.sought_generation = generation
+    def sought(self, generation: int, recovered: bool = True) -> None:
+        """A seek to the committed offsets completed: the one that ends the recovery of
+        ``generation`` if ``recovered``, else one faust's fetch loop made while the flow was
+        stopped (a rebalance under way; it still makes what was fetched before it stale)."""
+        if recovered:
+            self.sought_generation = generation
         self.seeks += 1
         self._fetch_in_order = False  # what the loop still delivers was fetched before it
         self.on_seek()
@@ -67,15 +70,19 @@ class SeekBarrier:
 
     def install(self, consumer: Any, generation: Callable[[], int]) -> None:
         """Wrap faust's ``Consumer.perform_seek`` (an instance attribute; its recovery and its
-        fetch loop both call it) and ``Consumer._getmany`` (each fetch of the loop)."""
+        fetch loop both call it; only the recovery's, made with the flow active, passes the
+        generation's barrier) and ``Consumer._getmany`` (each fetch of the loop)."""
         self._generation = generation
         perform_seek: Callable[[], Awaitable[None]] = consumer.perform_seek
         getmany: Callable[..., Awaitable[Any]] = consumer._getmany  # noqa: SLF001
 
         async def perform_seek_and_note_it() -> None:
-            sought = generation()
+            # faust's recovery seeks with the flow resumed; its fetch loop seeks when the
+            # flow is stopped, and the generation may already be the next one (aiokafka's
+            # thread sets it as the assignment arrives, before the recovery has run)
+            sought, recovered = generation(), consumer.flow_active
             await perform_seek()
-            self.sought(sought)
+            self.sought(sought, recovered)
 
         async def getmany_noting_the_seeks(*args: Any, **kwargs: Any) -> Any:
             seeks, passed = self.seeks, self.passed()

@@ -373,7 +373,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
 
     processor = LiveProcessor(rules, service, metrics, restore, rekey_topic_unused=rekey_topic_unused)
     barrier = app.seek_barrier
-    barrier.on_seek = processor.restart_clocks
     health = health or Health()
     #: One writer of engines and table at a time: a batch, a timer tick, a state write or a
     #: revocation (each inside ``stop_if_it_fails``).
@@ -383,6 +382,16 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     processed: dict[TP, int] = {}  # last offset whose outputs are acknowledged
     end_offsets: dict[TP, int] = {}  # from the broker probe, for partitions not fetched yet
     start_offsets: dict[TP, int] = {}  # log start offsets (the probe's), for partitions nothing came from yet
+
+    def after_seek() -> None:
+        """The input partitions come again from their committed offsets: the topic clocks
+        restart, and a topic is caught up again only once the copies are handled (the
+        offsets of the records handled before the seek would otherwise call it complete,
+        and a second later idle, while its copies are still on the way)."""
+        processor.restart_clocks()
+        consumed.clear()
+
+    barrier.on_seek = after_seek
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
     #: Patients changed since their last changelog write, with their input partition; each is
@@ -621,9 +630,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                         log.info("%d records fetched before a rebalance are left to be fetched again", len(stale))
                     records = []
                     for message in messages:
-                        consumed[message.tp] = message.offset
+                        fetched_in_order = id(message) in in_order
+                        if fetched_in_order:  # else the seek hands it over again (see after_seek)
+                            consumed[message.tp] = message.offset
                         records.append(InputRecord(message.topic, message.partition, message.offset, message.key,
-                                                   message.value, message.timestamp, id(message) in in_order))
+                                                   message.value, message.timestamp, fetched_in_order))
                     await publish(processor.handle(records, complete_at))
                     for message in messages:  # their outputs are out and their states queued
                         consumer.ack(message)

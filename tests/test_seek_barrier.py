@@ -27,7 +27,7 @@ class FakeConsumer:
         self.fetch_started = asyncio.Event()
         self.fetch_may_return = asyncio.Event()
         self.fetch_may_return.set()
-        self.consumer = SimpleNamespace(perform_seek=self._perform_seek, _getmany=self._getmany)
+        self.consumer = SimpleNamespace(perform_seek=self._perform_seek, _getmany=self._getmany, flow_active=True)
 
     async def _perform_seek(self) -> None:
         await asyncio.sleep(0)
@@ -70,10 +70,32 @@ def test_a_fetch_in_flight_while_the_seek_completes_is_not_in_order() -> None:
         fake.fetch_may_return.clear()
         fetch = asyncio.ensure_future(fake.consumer._getmany())
         await fake.fetch_started.wait()
-        await fake.consumer.perform_seek()  # faust's fetch loop seeks again (its flow was stopped)
+        await fake.consumer.perform_seek()  # a recovery restarted, seeking again
         fake.fetch_may_return.set()
         await fetch
         assert not barrier.delivering_in_order()
+
+    asyncio.run(scenario())
+
+
+def test_a_seek_made_while_the_flow_is_stopped_does_not_pass_the_next_generations_barrier() -> None:
+    """faust's fetch loop seeks when its flow is stopped (a rebalance under way), and the
+    generation may already be the next one: that generation's recovery has not run yet."""
+    async def scenario() -> None:
+        barrier, fake, seen = installed()
+        await fake.consumer.perform_seek()
+        await fake.consumer._getmany()
+        assert barrier.delivering_in_order()
+        fake.consumer.flow_active = False  # the rebalance stopped the flow
+        fake.generation = 4  # aiokafka's thread took the new assignment
+        await fake.consumer.perform_seek()
+        assert seen == ["clocks restarted", "clocks restarted"]  # what came before it is stale
+        await fake.consumer._getmany()
+        assert not barrier.passed() and not barrier.delivering_in_order()
+        fake.consumer.flow_active = True  # the recovery resumed the flow, then seeks
+        await fake.consumer.perform_seek()
+        await fake.consumer._getmany()
+        assert barrier.passed() and barrier.delivering_in_order()
 
     asyncio.run(scenario())
 
