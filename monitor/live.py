@@ -177,15 +177,6 @@ class TopicClocks:
         self.appended: dict[str, float] = {}  # topic -> its last record's Kafka timestamp
         self.source_lag: dict[str, float] = {}  # topic -> its last record's Kafka timestamp - event time
 
-    def restart(self, started: float) -> None:
-        """Forget every topic's progress, as if the partition were taken at ``started``: its
-        records come again from the committed offsets (:mod:`monitor.seek_barrier`)."""
-        self.started = started
-        self.newest.clear()
-        self.last_record.clear()
-        self.appended.clear()
-        self.source_lag.clear()
-
     def saw(self, topic: str, occurred: float, wall: float, appended: float) -> None:
         if occurred > self.newest.get(topic, NEVER):
             self.newest[topic] = occurred
@@ -458,8 +449,8 @@ class LiveProcessor:
         topic clocks start again, as if taken now (see :mod:`monitor.seek_barrier`). Held
         events stay held; the copies the seek hands over again are duplicates."""
         now = self._clock()
-        for clocks in self._clocks.values():
-            clocks.restart(now)
+        for partition, clocks in self._clocks.items():
+            self._clocks[partition] = TopicClocks(clocks.topics, now)
 
     def adopt(self, partitions: Iterable[int]) -> None:
         """Partitions this worker owns: restore each from the store now, not at its first
