@@ -44,6 +44,7 @@ from .live import InputRecord, LiveProcessor, Output, StoredPatient, published
 from .metrics import Metrics
 from .settings import ServiceSettings
 from .seek_barrier import SeekBarrier
+from .state_writes import StateWrites
 from .stale_records import split_stale
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         producer_max_request_size=8 * 1024 * 1024,
         processing_guarantee=service.processing_guarantee,
         broker_commit_every=service.commit_every,
+        broker_commit_interval=service.commit_interval,
         broker_credentials=faust_credentials(service),
         # No standby replicas: with the in-memory store a partition that comes back to a
         # worker is rebuilt from its changelog. With standbys, faust 0.15 kept a stale
@@ -394,12 +396,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     barrier.on_seek = after_seek
     app.medsafety_processor = processor  # type: ignore[attr-defined]
 
-    #: Patients changed since their last changelog write, with their input partition; each is
-    #: serialised and sent once however many batches touched it (forgotten ones: a tombstone).
-    unwritten: dict[str, int] = {}
     #: Set when a change of memory stopped part-way: from then on memory may hold effects
     #: whose alerts are not out, so no state is written and no offset committed again.
     diverged: list[str] = []
+    #: The patients changed since their last changelog write, and their writes.
+    states = StateWrites(processor.stored, table.data,
+                         lambda: app.producer._ensure_producer(),  # noqa: SLF001 - aiokafka's, for its batch API
+                         lambda: table.changelog_topic.get_topic_name(), owner_lock, app.still_in_group, metrics,
+                         crash, diverged, lambda what: stop_if_it_fails(what))
     last_batch = time.monotonic()  # when the monitor task last finished a batch (DRAINED_AFTER)
 
     @contextlib.asynccontextmanager
@@ -419,8 +423,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             yield
         except BaseException as exc:
             diverged.append(what)
-            unwritten.clear()
-            metrics.unwritten_patients.set(0)
+            states.drop()
             stopping = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
                 isinstance(exc, asyncio.CancelledError) and app.should_stop)
             if stopping:
@@ -467,79 +470,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             await future
         if out.alerts:
             crash.passed("alerts-acked")
-        unwritten.update(out.changed)
-        metrics.unwritten_patients.set(len(unwritten))
+        states.changed(out.changed)
         processor.update_gauges()
 
-    async def write_states() -> bool:
-        """Write the changed patients to the table (the in-memory store and its changelog)
-        and wait until the broker acknowledged every record. The caller holds
-        ``owner_lock``, so no batch is half-applied; states may run ahead of the offsets
-        about to be committed (their events come again and are dropped as duplicates),
-        never behind them.
-
-        Called before each offset commit (``MonitorApp.before_commit``), on revocation, on
-        shutdown, and from the idle timer once the input ran dry (``DRAINED_AFTER``). Each
-        patient's record is built now from what the engine holds (every batch applied so far
-        has its alerts acknowledged: batches hold ``owner_lock`` until then). The records go
-        to the changelog as faust's ``table[key] = value`` would send them (same topic, key,
-        value, a tombstone to forget), but on the patient's input partition (faust assigns
-        changelog partition p with input partition p, and a worker restores a partition's
-        patients from there; an upstream partitioner other than Kafka's default put them
-        elsewhere) and in one record batch per partition (aiokafka's ``send_batch``) rather
-        than one ``send`` each: a future, a lock and an accumulator lookup per record were
-        7% of a worker's profile at 30,000 patients. A refused write raises (see
-        ``stop_if_it_fails``). False, with nothing written: memory has diverged, or the
-        group has moved on without this worker (:meth:`MonitorApp.still_in_group`; the
-        changes are dropped), and the offsets must not be committed either."""
-        if diverged:
-            return False
-        if not unwritten:
-            return True
-        if not await app.still_in_group():
-            log.warning("not a member of the consumer group any more (dropped by the coordinator): %d changed patients "
-                        "are not written; their partitions' next owner applies the uncommitted events again",
-                        len(unwritten))
-            metrics.states_fenced.inc(len(unwritten))
-            unwritten.clear()
-            metrics.unwritten_patients.set(0)
-            return False
-        changelog = table.changelog_topic.get_topic_name()
-        producer = app.producer._ensure_producer()  # noqa: SLF001 - aiokafka's, for its batch API
-        batches: dict[int, Any] = {}
-        writes = []
-        for patient_id, partition in unwritten.items():
-            stored = processor.stored(patient_id, partition)
-            if stored is None:
-                continue  # not this worker's partition any more (revocation writes first)
-            key = patient_id.encode()
-            value = None if stored.forgotten else stored.to_bytes()
-            if value is None:
-                table.data.pop(key, None)
-            else:
-                table.data[key] = value
-            batch = batches.get(partition)
-            if batch is None:
-                batch = batches[partition] = producer.create_batch()
-            while batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                writes.append(await producer.send_batch(batch, changelog, partition=partition))
-                batch = batches[partition] = producer.create_batch()
-        for partition, batch in batches.items():
-            if batch.record_count():
-                writes.append(await producer.send_batch(batch, changelog, partition=partition))
-        unwritten.clear()
-        metrics.unwritten_patients.set(0)
-        crash.passed("state-sent")
-        for write in writes:
-            await write
-        crash.passed("state-written")
-        return True
-
-    async def write_states_before_commit() -> bool:
-        async with owning("changelog write"):
-            return await write_states()
-
-    app.before_commit = write_states_before_commit
+    app.before_commit = states.write_in_turns
 
     def next_offset(tp: TP) -> int | None:
         """The next offset the monitor task will be handed on ``tp`` (None: not known yet).
@@ -618,7 +552,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                     # The batches before this one are acknowledged: commit their offsets (and,
                     # first, their states: before_commit). faust's own commit_every check runs
                     # only as records are fetched, so a worker whose inbox already held a
-                    # backlog waited for the 2.8 s timer.
+                    # backlog waited for the commit_interval timer. (Awaited here, the write
+                    # lets no batch in between its turns: at commit_every a backlog is
+                    # flowing, and its records wait in the inbox either way.)
                     handled_since_commit = 0
                     await consumer.commit()
                 crash.passed("batch-received")
@@ -666,14 +602,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))
             hold_back_topics_ahead()  # a topic that caught up or turned complete releases the others
-        if unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
+        if states.unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
             # The input ran dry: write the states and commit the offsets now (the monitor task
             # acknowledged its last batch as it handled it). While a backlog flows, commits
-            # come every commit_every records or 2.8 s, and a patient changed by many batches
+            # come every commit_every records or commit_interval, and a patient changed by many batches
             # is written once; at a trickle, state reaches the changelog within DRAINED_AFTER.
             await app.consumer.commit()
-            if unwritten:  # nothing to commit (a tick's changes, no input behind them)
-                await write_states_before_commit()
+            if states.unwritten:  # nothing to commit (a tick's changes, no input behind them)
+                await states.write_in_turns()
 
     @app.timer(interval=2.0)
     async def probe_broker_and_lag() -> None:
@@ -735,7 +671,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         later generation, without the records being handled in it; after a fenced write (a
         worker dropped from its group) their states never reached the changelog either."""
         async with owning("revocation"):
-            await write_states()
+            await states.write_all()
             await app.producer.flush()
             forget(revoked)
             forget_acknowledgements(app.consumer, revoked)
@@ -745,7 +681,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **_: Any) -> None:
         """A clean stop writes what the last commit left: the changelog is complete."""
-        if not await write_states_before_commit():
+        if not await states.write_in_turns():
             log.warning("stopping with states unwritten: %s stopped part-way", diverged[0])
 
     def forget(revoked: set[TP]) -> None:
