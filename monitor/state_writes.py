@@ -61,6 +61,9 @@ class StateWrites:
         #: One write in turns at a time: a commit must not count as written a patient that
         #: another write took and has not yet had acknowledged.
         self._write_lock = asyncio.Lock()
+        #: How many times the queue was dropped: a write in turns that sees it change has
+        #: lost the rest of its patients (a revocation found the worker fenced) and fails.
+        self._drops = 0
 
     def changed(self, patients: Mapping[str, int]) -> None:
         """Queue patients whose durable record changed (their batch's outputs are acknowledged)."""
@@ -68,7 +71,9 @@ class StateWrites:
         self._metrics.unwritten_patients.set(len(self.unwritten))
 
     def drop(self) -> None:
-        """Forget every queued patient: memory has diverged, nothing more is written."""
+        """Forget every queued patient: memory has diverged, or the worker was dropped from
+        its group; nothing more is written."""
+        self._drops += 1
         self.unwritten.clear()
         self._metrics.unwritten_patients.set(0)
 
@@ -79,6 +84,8 @@ class StateWrites:
         :meth:`_may_write`; the offsets must not be committed either."""
         if not await self._may_write():
             return False
+        if not self.unwritten:
+            return True
         writes: list[Any] = []
         await self._send(list(self.unwritten), writes)
         await self._acknowledged(writes)
@@ -101,16 +108,25 @@ class StateWrites:
             async with self._owner_lock:
                 if not await self._may_write():
                     return False
+                if not self.unwritten:
+                    return True
                 pending = list(self.unwritten)
+                drops = self._drops
             writes: list[Any] = []
             for start in range(0, len(pending), WRITE_TURN):
                 await asyncio.sleep(0)  # a send need not suspend: let a batch that is ready reach the lock
                 async with self._owner_lock:
-                    if self._diverged:
+                    if not self._intact(drops):
                         return False
                     await self._send(pending[start:start + WRITE_TURN], writes)
             await self._acknowledged(writes)
-            return True
+            return self._intact(drops)
+
+    def _intact(self, drops: int) -> bool:
+        """Nothing happened since a write in turns began that forbids its commit: memory has
+        not diverged, and the queue was not dropped (a revocation between turns that found
+        this worker out of its group dropped the rest of the write's patients)."""
+        return not self._diverged and self._drops == drops
 
     async def _may_write(self) -> bool:
         """Whether states may be written now: memory has not diverged, and this worker is
@@ -165,6 +181,8 @@ class StateWrites:
         for partition, batch in batches.items():
             if batch.record_count():
                 writes.append(await producer.send_batch(batch, changelog, partition=partition))
+        # patients sent and not yet acknowledged no longer count: the gauge is what no
+        # write has taken yet
         self._metrics.unwritten_patients.set(len(self.unwritten))
 
     async def _acknowledged(self, writes: list[Any]) -> None:

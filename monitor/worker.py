@@ -683,7 +683,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     async def on_shutdown(sender: Any, **_: Any) -> None:
         """A clean stop writes what the last commit left: the changelog is complete."""
         if not await states.write_in_turns():
-            log.warning("stopping with states unwritten: %s stopped part-way", diverged[0])
+            why = f"{diverged[0]} stopped part-way" if diverged else "not a member of the consumer group"
+            log.warning("stopping with states unwritten: %s", why)
 
     def forget(revoked: set[TP]) -> None:
         for tp in revoked:

@@ -49,11 +49,14 @@ class Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = []
         self.acks: list[asyncio.Future[None]] = []
+        self.refuse_after: int | None = None  # sends the broker takes before it refuses one
 
     def create_batch(self) -> Batch:
         return Batch()
 
     async def send_batch(self, batch: Batch, topic: str, partition: int) -> asyncio.Future[None]:
+        if self.refuse_after is not None and len(self.sent) >= self.refuse_after:
+            raise RuntimeError("refused")
         self.sent.append((topic, partition, batch.records))
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.acks.append(ack)
@@ -67,6 +70,9 @@ class Producer:
     def written(self) -> list[bytes]:
         return [key for _, _, records in self.sent for key, _ in records]
 
+    def acknowledged(self) -> set[bytes]:
+        return {key for (_, _, records), ack in zip(self.sent, self.acks) if ack.done() for key, _ in records}
+
 
 class Worker:
     """The writer with what the worker gives it: the engine's records, a table, a lock."""
@@ -78,13 +84,19 @@ class Worker:
         self.owner_lock = asyncio.Lock()
         self.diverged: list[str] = []
         self.metrics = Metrics()
+        self.in_group = in_group
+        self.failures: list[str] = []  # what the worker's guard would exit on (status 75)
 
         async def member() -> bool:
-            return in_group
+            return self.in_group
 
         @contextlib.asynccontextmanager
         async def guard(what: str) -> AsyncIterator[None]:
-            yield
+            try:
+                yield
+            except Exception as exc:
+                self.failures.append(f"{what}: {type(exc).__name__}")
+                raise
 
         self.writes = StateWrites(self.stored, self.store, lambda: self.producer, lambda: "changelog",
                                   self.owner_lock, member, self.metrics, CrashPoints(None), self.diverged, guard)
@@ -117,32 +129,11 @@ def test_batches_run_between_turns_and_their_changes_are_written_as_made() -> No
         assert WRITE_TURN in seen and 2 * WRITE_TURN in seen  # they ran between turns, not after the write
         assert not write.done()  # the commit waits for the broker's acknowledgements
         worker.producer.acknowledge()
-        assert await write is True
+        assert await asyncio.wait_for(write, 5) is True
         assert worker.store[last.encode()] == b"v2"  # changed before its turn: written as changed
         assert worker.store[b"p0"] == b"v1"  # changed after its turn: queued for the next write
         assert worker.writes.unwritten == {"p0": 0}
         assert sorted(worker.producer.written()) == sorted(p.encode() for p in worker.version)
-
-    asyncio.run(scenario())
-
-
-def test_a_write_at_once_holds_the_lock_throughout() -> None:
-    """The counter-case: a revocation's write lets no batch in until every record is sent."""
-    async def scenario() -> None:
-        worker = Worker(2 * WRITE_TURN + 500)
-
-        async def revocation() -> bool:
-            async with worker.owner_lock:
-                return await worker.writes.write_all()
-
-        revoking = asyncio.ensure_future(revocation())
-        await asyncio.sleep(0)
-        batch = asyncio.ensure_future(worker.batch())
-        while not worker.producer.acks:
-            await asyncio.sleep(0)
-        worker.producer.acknowledge()
-        assert await revoking is True
-        assert await batch == 2 * WRITE_TURN + 500
 
     asyncio.run(scenario())
 
@@ -195,5 +186,77 @@ def test_nothing_is_written_once_memory_has_diverged() -> None:
         assert await worker.writes.write_in_turns() is False
         assert await worker.writes.write_all() is False
         assert worker.producer.sent == []
+
+    asyncio.run(scenario())
+
+
+def test_a_write_returns_only_once_every_patient_queued_before_it_is_acknowledged() -> None:
+    """Two writes at once (a commit's, and the idle timer's once the input ran dry): the
+    second finds the first has taken every patient, and must still wait until their
+    records are acknowledged before its caller may commit."""
+    async def scenario() -> None:
+        worker = Worker(2 * WRITE_TURN + 500)
+        first = asyncio.ensure_future(worker.writes.write_in_turns())
+        while len(worker.store) < WRITE_TURN:
+            await asyncio.sleep(0)
+        second = asyncio.ensure_future(worker.writes.write_in_turns())
+        for _ in range(100):  # the broker has acknowledged nothing yet
+            await asyncio.sleep(0)
+        assert len(worker.store) == len(worker.version) and not worker.producer.acknowledged()
+        assert not first.done() and not second.done()
+        worker.producer.acknowledge()
+        assert await asyncio.wait_for(first, 5) is True
+        assert await asyncio.wait_for(second, 5) is True
+
+    asyncio.run(scenario())
+
+
+def test_a_fenced_revocation_between_turns_makes_the_write_refuse_its_commit() -> None:
+    async def scenario() -> None:
+        worker = Worker(3 * WRITE_TURN)
+        revoked: list[bool] = []
+
+        async def revocation() -> None:
+            async with worker.owner_lock:
+                revoked.append(await worker.writes.write_all())
+
+        write = asyncio.ensure_future(worker.writes.write_in_turns())
+        while len(worker.store) < WRITE_TURN:
+            await asyncio.sleep(0)
+        worker.in_group = False  # the coordinator dropped this worker meanwhile
+        await revocation()
+        assert revoked == [False] and worker.writes.unwritten == {}
+        worker.producer.acknowledge()
+        assert await asyncio.wait_for(write, 5) is False  # its other patients were never written
+        assert len(worker.producer.written()) < 3 * WRITE_TURN
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_send_fails_the_write_through_the_guard() -> None:
+    async def scenario() -> None:
+        worker = Worker(2 * WRITE_TURN)
+        worker.producer.refuse_after = 3
+        try:
+            await asyncio.wait_for(worker.writes.write_in_turns(), 5)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("a refused send must not let the commit go ahead")
+        assert worker.failures == ["changelog write: RuntimeError"]
+
+    asyncio.run(scenario())
+
+
+def test_a_write_with_nothing_changed_passes_no_crash_point() -> None:
+    """The crash tests count passes of ``state-sent``: an empty write is not one."""
+    async def scenario() -> None:
+        worker = Worker(0)
+        passed: list[str] = []
+        worker.writes._crash.passed = passed.append  # type: ignore[method-assign]
+        assert await worker.writes.write_in_turns() is True
+        async with worker.owner_lock:
+            assert await worker.writes.write_all() is True
+        assert passed == []
 
     asyncio.run(scenario())
