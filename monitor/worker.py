@@ -606,8 +606,9 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         if states.unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
             # The input ran dry: write the states and commit the offsets now (the monitor task
             # acknowledged its last batch as it handled it). While a backlog flows, commits
-            # come every commit_every records or commit_interval, and a patient changed by many batches
-            # is written once; at a trickle, state reaches the changelog within DRAINED_AFTER.
+            # come every commit_every records or commit_interval, and a patient changed by
+            # many batches is written once; at a trickle, state reaches the changelog within
+            # DRAINED_AFTER.
             await app.consumer.commit()
             if states.unwritten:  # nothing to commit (a tick's changes, no input behind them)
                 await states.write_in_turns()
