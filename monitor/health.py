@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -55,9 +56,14 @@ def serve(registry: CollectorRegistry, health: Health, port: int, host: str = "1
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path == "/metrics":
-                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+                # ``?name[]=...`` restricts the exposition to those series, as prometheus_client's
+                # own handler does: a poller that wants three numbers (the benchmark) need not
+                # make the worker render every histogram, about 1.6 ms of its CPU per scrape.
+                names = parse_qs(query).get("name[]")
+                exposed = registry.restricted_registry(names) if names else registry
+                self._send(200, generate_latest(exposed), CONTENT_TYPE_LATEST)
             elif path in ("/healthz", "/readyz"):
                 ok = health.live() if path == "/healthz" else health.ready()
                 self._send(200 if ok else 503, json.dumps(health.report()).encode(), "application/json")

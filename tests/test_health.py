@@ -75,3 +75,23 @@ def test_endpoints_serve_metrics_liveness_and_readiness() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_metrics_can_be_restricted_to_named_series() -> None:
+    """``?name[]=`` (prometheus_client's convention) renders only the series asked for: the
+    benchmark polls three of them without making the worker render every histogram."""
+    metrics = Metrics()
+    metrics.events_processed.labels("pain_score").inc()
+    metrics.unwritten_patients.set(3)
+    server = serve(metrics.registry, Health(), 0)
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        status, body = get(f"{base}/metrics?name[]=medsafety_events_processed_total&name[]=medsafety_unwritten_patients")
+        assert status == 200
+        series = {line.rsplit(" ", 1)[0] for line in body.decode().splitlines() if line and not line.startswith("#")}
+        assert series == {'medsafety_events_processed_total{type="pain_score"}', "medsafety_unwritten_patients"}
+        everything = get(f"{base}/metrics")[1]
+        assert b"medsafety_alert_latency_seconds_bucket" in everything and len(everything) > 4 * len(body)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -177,6 +178,11 @@ def watermarks_reached(metrics: dict[str, float], targets: dict[int, float]) -> 
                >= target - 1e-3 for partition, target in targets.items())
 
 
+#: What :func:`time_consumption` reads while the clock runs.
+PROGRESS_SERIES = ("medsafety_events_processed_total", "medsafety_unwritten_patients",
+                   "medsafety_event_time_watermark_seconds")
+
+
 def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
     shift = datetime.now(timezone.utc) - datetime.fromisoformat(event["occurred_at"])
     stamped = dict(event)
@@ -218,16 +224,23 @@ class MonitorProcess:
                 raise RuntimeError(f"worker did not start:\n{log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)  # a child process printing its address: nothing to await
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self, names: Iterable[str] = ()) -> dict[str, float]:
+        """The worker's metrics, or only the series of ``names`` (its ``?name[]=`` filter)."""
+        query = urllib.parse.urlencode([("name[]", name) for name in names])
         values: dict[str, float] = {}
-        for line in urllib.request.urlopen(self.url, timeout=30).read().decode().splitlines():
+        for line in urllib.request.urlopen(f"{self.url}?{query}" if query else self.url,
+                                           timeout=30).read().decode().splitlines():
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
                 values[name] = float(value)
         return values
 
     def processed(self) -> tuple[float, dict[str, float]]:
-        metrics = self.metrics()
+        """Events processed, and the series that say whether the feed's work is done. The
+        timing loop polls this every 10 ms near the end: the whole exposition cost the
+        worker about 1.6 ms of CPU a scrape (5% of a 1,000-patient row), these few series a
+        fraction of it, and the baseline agent is not polled at all."""
+        metrics = self.metrics(PROGRESS_SERIES)
         return sum(v for k, v in metrics.items() if k.startswith("medsafety_events_processed_total")), metrics
 
     def wait(self, condition, what: str, timeout: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
