@@ -181,3 +181,21 @@ def test_brand_names_and_combination_products_do_combine() -> None:
     laxative(p)
     p.rx(1, "XAN", "Xanax", dose=0.5, frequency_per_day=3)
     assert only(run(p.events), "opioid_benzodiazepine").opened.details["drugs"] == ["alprazolam", "oxycodone"]
+
+
+def test_age_is_counted_on_the_calendar_date_of_the_instant() -> None:
+    """The day-cached age equals the calendar's answer around birthdays, day boundaries,
+    leap days and before 1970."""
+    from datetime import datetime, timedelta, timezone
+
+    from monitor.clinical.context import age_in_years
+
+    births = [date(1961, 3, 3), date(1960, 2, 29), date(2000, 12, 31), date(1930, 1, 1)]
+    instants = [datetime(2026, 3, 2, 23, 59, 59, tzinfo=timezone.utc), datetime(2026, 3, 3, tzinfo=timezone.utc),
+                datetime(2024, 2, 28, 23, 59, tzinfo=timezone.utc), datetime(2024, 2, 29, 0, 0, 1, tzinfo=timezone.utc),
+                datetime(2025, 3, 1, tzinfo=timezone.utc) - timedelta(microseconds=1),
+                datetime(1969, 12, 31, 12, tzinfo=timezone.utc), datetime(2030, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+    for birth in births:
+        for instant in instants:
+            expected = instant.year - birth.year - ((instant.month, instant.day) < (birth.month, birth.day))
+            assert age_in_years(birth, instant.timestamp()) == expected, (birth, instant)
