@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import MutableMapping
@@ -29,7 +30,7 @@ from .alerts import AlertRecord
 from .clinical.actions import apply_action
 from .clinical.context import ClinicalRules
 from .clinical.patient import PatientProcessor
-from .clinical.state import NEVER, PatientState
+from .clinical.state import NEVER, ActiveOrders, PatientState
 from .events import AlertAction, AnyEvent, event_order_key
 
 #: How often (event time) idle patient states are swept out.
@@ -122,7 +123,7 @@ class Engine:
         if watermark <= self.watermark:
             return []
         self.watermark = watermark
-        records = self._release(lambda occurred: occurred <= watermark)
+        records = self._release(watermark)
         records.extend(self._run_deadlines(watermark))
         if watermark - self._last_sweep >= _SWEEP_EVERY:
             self._sweep(watermark)
@@ -130,7 +131,7 @@ class Engine:
 
     def finish(self) -> list[AlertRecord]:
         """End of input (offline replay): release everything; time stops at the last event."""
-        records = self._release(lambda occurred: True)
+        records = self._release(math.inf)
         if self.max_event_time > self.watermark:
             self.watermark = self.max_event_time
         records.extend(self._run_deadlines(self.watermark))
@@ -181,16 +182,21 @@ class Engine:
         self.stats.actions[f"{action.action.value}/{outcome}"] += 1
         return []
 
-    def _release(self, ready) -> list[AlertRecord]:  # type: ignore[no-untyped-def]
+    def _release(self, until: float) -> list[AlertRecord]:
+        """Apply the held events that occurred at ``until`` or before, in order."""
         records: list[AlertRecord] = []
-        while self._held and ready(self._held[0][0]):
-            entry = heapq.heappop(self._held)
+        held, held_by_patient, process = self._held, self._held_by_patient, self._process
+        while held and held[0][0] <= until:
+            entry = heapq.heappop(held)
             event = entry[-1]
-            patient_held = self._held_by_patient[event.patient.id]
+            patient_id = event.patient.id
+            patient_held = held_by_patient[patient_id]
             del patient_held[event.event_id]
             if not patient_held:
-                del self._held_by_patient[event.patient.id]
-            records.extend(self._process(event, entry[0]))  # type: ignore[arg-type]
+                del held_by_patient[patient_id]
+            found = process(event, entry[0])  # type: ignore[arg-type]
+            if found:
+                records.extend(found)
         return records
 
     def _process(self, event: AnyEvent, occurred: float) -> list[AlertRecord]:
@@ -220,12 +226,12 @@ class Engine:
             self._scheduled.pop(patient_id, None)
         else:
             self.states[patient_id] = state
-            self._schedule(patient_id, state)
+            self._schedule(patient_id, state, outcome.active)
         self._count(records)
         return records
 
-    def _schedule(self, patient_id: str, state: PatientState) -> None:
-        due = self.processor.next_deadline(state)
+    def _schedule(self, patient_id: str, state: PatientState, active: ActiveOrders | None = None) -> None:
+        due = self.processor.next_deadline(state, active)
         previous = self._scheduled.get(patient_id, _UNSCHEDULED)
         self._scheduled[patient_id] = due
         if due is not None and previous != due:

@@ -224,3 +224,28 @@ def test_a_patient_back_after_the_idle_limit_starts_afresh() -> None:
     laxative(p, 40 * 24)
     benzo = episodes(run(p.events), "opioid_benzodiazepine")
     assert [(e.status, e.reason) for e in benzo] == [("resolved", "inactive")]  # the old lorazepam is gone
+
+
+def test_every_scheduled_deadline_is_the_one_the_state_gives() -> None:
+    """The engine schedules each patient's next deadline from the orders the judgement just
+    found active, instead of finding them again: over a busy census (the benchmark's mix,
+    every rule, late and out-of-order arrivals within the lateness) each schedule equals
+    the deadline the state alone gives."""
+    from monitor.benchmarks.feed import load_feed, patients_feed
+    from monitor.demo import FEED_PATH
+    from monitor.validation import decode_event
+
+    events = [decode_event(json.dumps(event).encode()) for event in patients_feed(load_feed(FEED_PATH), 40)]
+    head = events[:300]
+    random.Random(7).shuffle(head)  # disorder at the start: some held, some late
+    events[:300] = head
+    engine = Engine(rules())
+    checked = 0
+    for event in events:
+        engine.submit(event)
+        for patient_id in engine.take_touched():
+            state = engine.states.get(patient_id)
+            if state is not None and patient_id in engine._scheduled:
+                assert engine._scheduled[patient_id] == engine.processor.next_deadline(state), patient_id
+                checked += 1
+    assert checked > len(events) / 2

@@ -28,6 +28,7 @@ from .state import (
     Order,
     OrderVersion,
     PainRecord,
+    ActiveOrders,
     PatientState,
 )
 
@@ -49,6 +50,9 @@ class Outcome:
     ended: bool = False  # the patient's state is over (discharge)
     stale: bool = False  # an older version of something already applied: ignored
     monitored_drug: bool = False  # the event touched a drug of a monitored class
+    #: The orders active when the patient was judged, for :meth:`PatientProcessor.next_deadline`
+    #: (None when not judged: a discharge).
+    active: ActiveOrders | None = None
 
 
 class PatientProcessor:
@@ -93,13 +97,17 @@ class PatientProcessor:
             return outcome
         outcome.records = self.judge(state, moment)
         self.prune(state, at)
+        outcome.active = moment.active
         return outcome
 
     # -- deadlines ------------------------------------------------------------------------
-    def next_deadline(self, state: PatientState) -> float | None:
-        """The next event time at which this patient must be judged with no new event."""
+    def next_deadline(self, state: PatientState, active: ActiveOrders | None = None) -> float | None:
+        """The next event time at which this patient must be judged with no new event.
+        ``active``: the orders active at ``state.clock`` if the caller has them (the moment
+        :meth:`apply` just judged; judging and pruning leave them as they were), which spares
+        finding them again for every event."""
         t = state.clock
-        due = [laxative_deadline(state, t, self.rules)]
+        due = [laxative_deadline(state, t, self.rules, active)]
         for order in state.orders.values():
             ends = order.ends_at(self.rules.one_time_active)
             due.append(ends if ends is not None and ends > t else None)

@@ -36,9 +36,11 @@ def _clock(active: ActiveOrders, rules: ClinicalRules) -> tuple[float, list[tupl
     return started, opioids
 
 
-def laxative_deadline(state: PatientState, t: float, rules: ClinicalRules) -> float | None:
-    """The moment the alert would fire if nothing changes, if that is still ahead."""
-    clock = laxative_clock(state, t, rules)
+def laxative_deadline(state: PatientState, t: float, rules: ClinicalRules,
+                      active: ActiveOrders | None = None) -> float | None:
+    """The moment the alert would fire if nothing changes, if that is still ahead.
+    ``active``: the orders active at ``t`` (at least those the rule reads), if known."""
+    clock = laxative_clock(state, t, rules) if active is None else _clock(active, rules)
     if clock is None:
         return None
     deadline = clock[0] + rules.laxative_grace
