@@ -410,6 +410,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                          lambda: table.changelog_topic.get_topic_name(), owner_lock, app.still_in_group, metrics,
                          crash, diverged, lambda what: stop_if_it_fails(what))
     last_batch = time.monotonic()  # when the monitor task last finished a batch (DRAINED_AFTER)
+    backlog: list[bool] = []  # a full batch came since the last drained write (backlog_ran_dry)
 
     @contextlib.asynccontextmanager
     async def stop_if_it_fails(what: str) -> AsyncIterator[None]:
@@ -585,6 +586,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 for tp in {message.tp for message in messages}:
                     inbound[tp] = last_batch
                 handled_since_commit += len(messages)
+                if len(fetched) >= service.batch_size and not backlog:
+                    backlog.append(True)  # see backlog_ran_dry
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets
@@ -592,6 +595,18 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         for a rebalance and resumes only after recovery."""
         return (app.tables.recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
                 and app.flow_control.is_active())
+
+    def backlog_ran_dry() -> bool:
+        """The monitor task took a full batch since the last drained write (a backlog), and
+        now nothing waits in the inbox and every input partition is at its end offset
+        (:func:`complete_at`): nothing more can come but new records. Not waiting
+        DRAINED_AFTER then makes a replay's states durable up to 0.05 s sooner; a trickle,
+        whose batches are never full, keeps the idle rule (its states would otherwise be
+        written at almost every tick)."""
+        if not backlog or len(app.inbox):  # type: ignore[attr-defined]
+            return False
+        return all(complete_at(tp.topic, tp.partition) is not None
+                   for tp in app.consumer.assignment() if tp.topic in input_names)
 
     @app.timer(interval=TICK_INTERVAL)
     async def advance_idle_partitions() -> None:
@@ -607,12 +622,13 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))
             hold_back_topics_ahead()  # a topic that caught up or turned complete releases the others
-        if states.unwritten and time.monotonic() - last_batch >= DRAINED_AFTER:
+        if states.unwritten and (time.monotonic() - last_batch >= DRAINED_AFTER or backlog_ran_dry()):
             # The input ran dry: write the states and commit the offsets now (the monitor task
             # acknowledged its last batch as it handled it). While a backlog flows, commits
             # come every commit_every records or commit_interval, and a patient changed by
             # many batches is written once; at a trickle, state reaches the changelog within
-            # DRAINED_AFTER.
+            # DRAINED_AFTER, and at the end of a backlog at this tick.
+            del backlog[:]
             await app.consumer.commit()
             if states.unwritten:  # nothing to commit (a tick's changes, no input behind them)
                 await states.write_in_turns()
