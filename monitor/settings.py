@@ -161,13 +161,16 @@ class ServiceSettings(BaseModel):
     ssl_keyfile: str | None = Field(None, description="PEM client private key (mutual TLS).")
     ssl_check_hostname: bool = Field(True, description="Check the broker certificate's host name.")
     commit_every: int = Field(
-        100_000, ge=1, description="Commit input offsets after this many processed records (or after "
-        "COMMIT_INTERVAL); lower = less re-delivered after a crash, more state writes.")
+        300_000, ge=1, description="Commit input offsets after this many processed records (or after "
+        "COMMIT_INTERVAL; about 30 s of a backlog at 10,000 events/s); lower = less re-delivered after a crash, "
+        "more state writes.")
     commit_interval: float = Field(
-        10.0, gt=0, description="Commit input offsets at least this often (s). Each commit first writes every "
-        "patient changed since the last one, once however often it changed, so a longer interval writes fewer "
-        "states (at 100,000 patients a 10,000-record window wrote one state per event, a 100,000-record window "
-        "0.42); a crash re-applies at most this much input (Kafka Streams: 30 s at least once; faust: 2.8 s).")
+        30.0, gt=0, description="Commit input offsets at least this often (s), as Kafka Streams does at least "
+        "once (faust: 2.8 s). Each commit first writes every patient changed since the last one, once however "
+        "often it changed, so a longer interval writes fewer states: at 100,000 patients a 10,000-record window "
+        "wrote one state per event, a 100,000-record window 0.42 and a 300,000-record window 0.13 (the replay "
+        "10,271 events/s against 9,457 with 10 s); a crash re-applies at most this much input, and the end of a "
+        "backlog or a pause in the input writes at once.")
     processing_guarantee: Literal["at_least_once"] = Field(
         "at_least_once",
         description="at_least_once: alerts may repeat after a crash with the same (alert_id, revision), which "
