@@ -36,6 +36,7 @@ from .broker import at_end, fetched_ends
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
 from .delivery import install_direct_delivery
+from .drain import DrainWatch
 from .fetch_times import stamping_on_start
 from .health import Health
 from .inbox import Inbox
@@ -63,13 +64,6 @@ EXIT_OUTPUT_FAILED = 75
 #: and the health heartbeat. A tick with nothing to do costs a lock and a few comparisons
 #: (16 completeness checks for 4 partitions of 4 topics: tens of microseconds).
 TICK_INTERVAL = 0.025
-#: Seconds without a batch after which the input counts as drained: what it caused is then
-#: made durable (states written, offsets committed) at once rather than at the next commit.
-#: A backlog hands batches over back to back and a live feed at 1,000 events/s every 10 ms
-#: or so (BATCH_WITHIN), so this fires only at a trickle or at the end of a feed. It was 0.4 s,
-#: then 0.1 s; at 0.05 s (two ticks) a 1,000-patient replay is durable 0.10-0.13 s sooner
-#: (1.15-1.22 s -> 1.03-1.09 s from its first event, three runs each).
-DRAINED_AFTER = 0.05
 
 
 def faust_broker(url: str) -> list[str]:
@@ -409,8 +403,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                          lambda: app.producer._ensure_producer(),  # noqa: SLF001 - aiokafka's, for its batch API
                          lambda: table.changelog_topic.get_topic_name(), owner_lock, app.still_in_group, metrics,
                          crash, diverged, lambda what: stop_if_it_fails(what))
-    last_batch = time.monotonic()  # when the monitor task last finished a batch (DRAINED_AFTER)
-    backlog: list[bool] = []  # a full batch came since the last drained write (backlog_ran_dry)
+    drain = DrainWatch()  # when the input counts as drained (monitor.drain)
 
     @contextlib.asynccontextmanager
     async def stop_if_it_fails(what: str) -> AsyncIterator[None]:
@@ -542,7 +535,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     async def monitor() -> None:
         """Take batches from the inbox, handle them, and acknowledge exactly what was handled
         once its outputs are acknowledged by the broker."""
-        nonlocal last_batch
         handled_since_commit = 0
         consumer = app.consumer
         # faust's stall check reads when each partition's stream last took a record; a
@@ -551,6 +543,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         inbound = app.monitor.stream_inbound_time
         while not app.should_stop:  # a cancellation swallowed by faust's commit must not block in take()
             fetched = await app.inbox.take(service.batch_size, service.batch_within)  # type: ignore[attr-defined]
+            still_queued = len(app.inbox)  # type: ignore[attr-defined]
             messages = [message for message, _ in fetched]
             in_order = {id(message) for message, after_seek in fetched if after_seek}
             async with stop_if_it_fails("batch"):
@@ -582,12 +575,10 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                         consumer.ack(message)
                     hold_back_topics_ahead()
                 processed.update((message.tp, message.offset) for message in messages)
-                last_batch = time.monotonic()
+                drain.batch_handled(still_queued, service.batch_size)
                 for tp in {message.tp for message in messages}:
-                    inbound[tp] = last_batch
+                    inbound[tp] = drain.last_batch
                 handled_since_commit += len(messages)
-                if len(fetched) >= service.batch_size and not backlog:
-                    backlog.append(True)  # see backlog_ran_dry
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets
@@ -596,15 +587,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         return (app.tables.recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
                 and app.flow_control.is_active())
 
-    def backlog_ran_dry() -> bool:
-        """The monitor task took a full batch since the last drained write (a backlog), and
-        now nothing waits in the inbox and every input partition is at its end offset
-        (:func:`complete_at`): nothing more can come but new records. Not waiting
-        DRAINED_AFTER then makes a replay's states durable up to 0.05 s sooner; a trickle,
-        whose batches are never full, keeps the idle rule (its states would otherwise be
-        written at almost every tick)."""
-        if not backlog or len(app.inbox):  # type: ignore[attr-defined]
-            return False
+    def input_complete() -> bool:
+        """Every input partition of this worker is at its end offset (:func:`complete_at`)."""
         return all(complete_at(tp.topic, tp.partition) is not None
                    for tp in app.consumer.assignment() if tp.topic in input_names)
 
@@ -622,13 +606,11 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             processor.adopt(owned - processor.engines.keys())
             await publish(processor.tick(complete_at))
             hold_back_topics_ahead()  # a topic that caught up or turned complete releases the others
-        if states.unwritten and (time.monotonic() - last_batch >= DRAINED_AFTER or backlog_ran_dry()):
-            # The input ran dry: write the states and commit the offsets now (the monitor task
-            # acknowledged its last batch as it handled it). While a backlog flows, commits
-            # come every commit_every records or commit_interval, and a patient changed by
-            # many batches is written once; at a trickle, state reaches the changelog within
-            # DRAINED_AFTER, and at the end of a backlog at this tick.
-            del backlog[:]
+        if states.unwritten and drain.due(not len(app.inbox), input_complete):  # type: ignore[attr-defined]
+            # The input ran dry (monitor.drain): write the states and commit the offsets now
+            # (the monitor task acknowledged its last batch as it handled it). While input
+            # flows, commits come every commit_every records or commit_interval, and a patient
+            # changed by many batches is written once.
             await app.consumer.commit()
             if states.unwritten:  # nothing to commit (a tick's changes, no input behind them)
                 await states.write_in_turns()
