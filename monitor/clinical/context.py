@@ -111,18 +111,19 @@ class Moment:
 def age_in_years(birth: date, t: float) -> int:
     """Completed years of age on the date of ``t`` (birthday counts from its day); pass a
     time shifted by the hospital's UTC offset to count on the local date."""
-    return _age_on_day(birth, int(t // _DAY))
+    year, month, day = _calendar_date(int(t // _DAY))
+    return year - birth.year - ((month, day) < (birth.month, birth.day))
 
 
 _DAY = 86_400
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-@lru_cache(maxsize=8192)
-def _age_on_day(birth: date, day: int) -> int:
-    """Age on the UTC date ``day`` days after 1970-01-01 (POSIX days have 86,400 s, so
-    ``t // 86400`` is the day :meth:`datetime.fromtimestamp` would give). Cached: every
-    event asks, and a patient's age changes once a year, so building a date for each was
-    2% of the engine's time."""
+@lru_cache(maxsize=1024)
+def _calendar_date(day: int) -> tuple[int, int, int]:
+    """(year, month, day) of the UTC date ``day`` days after 1970-01-01 (POSIX days have
+    86,400 s, so ``t // 86400`` is the date :meth:`datetime.fromtimestamp` would give).
+    Cached by day, not by patient: every event asks, a feed spans few days, and building
+    a datetime for each event was 2% of the engine's time."""
     today = date.fromordinal(_EPOCH_ORDINAL + day)
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    return today.year, today.month, today.day

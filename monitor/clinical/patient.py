@@ -104,8 +104,10 @@ class PatientProcessor:
     def next_deadline(self, state: PatientState, active: ActiveOrders | None = None) -> float | None:
         """The next event time at which this patient must be judged with no new event.
         ``active``: the orders active at ``state.clock`` if the caller has them (the moment
-        :meth:`apply` just judged; judging and pruning leave them as they were), which spares
-        finding them again for every event."""
+        :meth:`apply` just judged), which spares finding them again for every event. Judging
+        changes no order; pruning can drop a one-time order whose effect ended before the
+        window, which may still be listed there: the only reader, the laxative clock, never
+        counts one-time orders."""
         t = state.clock
         due = [laxative_deadline(state, t, self.rules, active)]
         for order in state.orders.values():
