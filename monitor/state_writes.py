@@ -99,8 +99,9 @@ class StateWrites:
         and batches run between turns (the write yields before each turn, and the lock is
         fair: a batch waiting for it goes first). Written at once, a large commit stopped the
         input for its whole length (at a census of 100,000, several tenths of a second every
-        commit, which the alerts of that moment waited for). A patient a batch changes after its turn is queued again for the next write;
-        one changed before its turn is written as it is then. A revocation between turns
+        commit, which the alerts of that moment waited for). A patient a batch changes after
+        its turn is queued again for the next write; one changed before its turn is written as
+        it is then. A revocation between turns
         writes the rest itself (:meth:`write_all`), and they are skipped here. The
         acknowledgements are awaited without the lock."""
         async with self._write_lock, self._guard("changelog write"):
