@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.benchmarks import replay
-from monitor.benchmarks.feed import load_feed, scaled_events
+from monitor.benchmarks.feed import feed_length, load_feed, patients_feed, scaled_events
 from monitor.benchmarks.live import QUICK_PATIENTS
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
@@ -28,6 +28,37 @@ def test_scaled_feed_keeps_the_mix_and_event_time_order() -> None:
     assert first_copy == source_types  # copy 0 is complete and has the source's mix
     assert {e["event_id"] for e in events if e["patient"]["id"].endswith("~0")} == {
         f"{e['event_id']}~0" for e in source}
+
+
+@pytest.mark.parametrize("patients", [40, 300, 1000])
+def test_feed_length_counts_the_one_span_feed(patients: int) -> None:
+    source = load_feed(FEED_PATH)
+    assert feed_length(source, patients) == sum(1 for _ in patients_feed(source, patients))
+
+
+@pytest.mark.parametrize("patients", [100, 300])
+def test_a_feed_of_given_length_holds_its_census(patients: int) -> None:
+    """The bench plays every census for equally many events: the census must hold over
+    them (every stay ends in a discharge), not grow with the feed's length."""
+    source = load_feed(FEED_PATH)
+    length = 12 * feed_length(source, patients)
+    events = list(patients_feed(source, patients, length))
+    assert len(events) == length
+    times = [datetime.fromisoformat(e["occurred_at"]) for e in events]
+    assert times == sorted(times)
+    in_hospital: set[str] = set()
+    census = []
+    for event in events:
+        patient = event["patient"]["id"]
+        if event["type"] == "patient_update" and event.get("discharged"):
+            in_hospital.discard(patient)
+        else:
+            in_hospital.add(patient)
+        census.append(len(in_hospital))
+    steady = census[length // 3:]  # past the build-up (a span and a stay)
+    assert 0.8 * patients <= min(steady) and max(steady) <= 1.25 * patients
+    copies = {e["patient"]["id"].rsplit("~", 1)[1] for e in events}
+    assert len(copies) > 12  # copies kept opening past the first span
 
 
 def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
@@ -53,6 +84,9 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert result["state_bytes_per_patient"] > 0 and result["peak_rss_mb"] > 0
     rows = result["scaling"]
     assert [row["patients"] for row in rows] == list(QUICK_PATIENTS)
+    assert len({row["events"] for row in rows}) == 1  # every census equally long
+    assert result["monitor_flatness"] == pytest.approx(
+        rows[-1]["monitor_events_per_s"] / rows[0]["monitor_events_per_s"], rel=0.01)
     for row in rows:
         assert row["events"] > row["patients"] and row["active_patients"] > 0 and row["alert_records"] > 0
         assert row["state_bytes_per_patient"] > 0 and row["peak_rss_mb"] > 0

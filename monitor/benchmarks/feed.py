@@ -11,6 +11,7 @@ sit in memory.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -71,17 +72,9 @@ def write_scaled_feed(source_path: str | Path, out: TextIO, events: int,
     return written
 
 
-def patients_feed(source: list[dict[str, Any]], patients: int) -> Iterator[dict[str, Any]]:
-    """At least ``patients`` patients active at once, in the source's clinical mix.
-
-    Copies of ``source`` start one every ``span / copies`` within one span of the source's
-    event time, and the feed stops when that span ends: the first copy is complete, the
-    last has just begun, so about half of each copy's events are played (about eleven per
-    patient for the demo feed): the state of a busy census, not of finished stays.
-    ``copies`` is the fewest for which ``patients`` patients have an event in the span.
-    """
-    if not source:
-        return
+def _copies(source: list[dict[str, Any]], patients: int) -> tuple[list[datetime], int]:
+    """The source's event times, and the fewest copies for which ``patients`` patients have
+    an event within one span of the source's event time (see :func:`patients_feed`)."""
     times = [datetime.fromisoformat(event["occurred_at"]) for event in source]
     start, span = min(times), max(times) - min(times)
     first_seen: dict[str, timedelta] = {}
@@ -100,10 +93,83 @@ def patients_feed(source: list[dict[str, Any]], patients: int) -> Iterator[dict[
             high = middle
         else:
             low = middle + 1
-    copies = low
+    return times, low
+
+
+def patients_feed(source: list[dict[str, Any]], patients: int, events: int | None = None) -> Iterator[dict[str, Any]]:
+    """About ``patients`` patients active at once, in the source's clinical mix.
+
+    Without ``events``: copies of ``source`` start one every ``span / copies`` within one
+    span of the source's event time, and the feed stops when that span ends: the first copy
+    is complete, the last has just begun, so about half of each copy's events are played
+    (about eleven per patient for the demo feed): the state of a busy census, not of
+    finished stays. ``copies`` is the fewest for which ``patients`` patients have an event
+    in the span.
+
+    With ``events``: a census that holds, for as long as asked. Every stay ends in a
+    discharge (:func:`_closed_stays`), copies start one every ``stride`` for which
+    ``patients`` are in hospital at once (:func:`_steady_stride`), and the feed stops after
+    ``events`` events. Feeds of different censuses can then be equally long, so that a
+    comparison of their throughputs varies the census alone, not also the run's length
+    (one span at 1,000 patients is 11,509 events, under a second of a worker's time: a
+    burst, not a steady state). The census builds up over the first span and a stay.
+    """
+    if not source:
+        return
+    if events is not None:
+        closed = _closed_stays(source)
+        yield from islice(scaled_events(closed, _steady_stride(closed, patients)), events)
+        return
+    times, copies = _copies(source, patients)
+    start, span = min(times), max(times) - min(times)
     stride, end = span / copies, start + span
     for event in scaled_events(source, stride):
         if datetime.fromisoformat(event["occurred_at"]) >= end:
             return
         if int(event["patient"]["id"].rsplit("~", 1)[1]) < copies:
             yield event
+
+
+def _closed_stays(source: list[dict[str, Any]], after: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
+    """``source`` with a discharge ``after`` the last event of every patient it does not
+    discharge. The source cuts stays at its edges; played copy after copy, those patients
+    would otherwise stay in state until the idle TTL (30 days) and the census would grow
+    with the feed's length (about six times the one-span census), not hold."""
+    last: dict[str, dict[str, Any]] = {}
+    discharged: set[str] = set()
+    for event in source:
+        patient = event["patient"]["id"]
+        last[patient] = event
+        if event["type"] == "patient_update" and event.get("discharged"):
+            discharged.add(patient)
+    ends = [{"type": "patient_update", "event_id": f"{event['event_id']}-discharge",
+             "occurred_at": (datetime.fromisoformat(event["occurred_at"]) + after).isoformat(),
+             "patient": {"id": patient}, "discharged": True}
+            for patient, event in last.items() if patient not in discharged]
+    return sorted([*source, *ends], key=lambda event: datetime.fromisoformat(event["occurred_at"]))
+
+
+def _steady_stride(closed: list[dict[str, Any]], patients: int) -> timedelta:
+    """The time between copies for which ``patients`` patients are in hospital at once on
+    average: the census is the sum of the patients' stays (first event to discharge) over
+    the stride."""
+    first: dict[str, datetime] = {}
+    last: dict[str, datetime] = {}
+    for event in closed:
+        at = datetime.fromisoformat(event["occurred_at"])
+        first.setdefault(event["patient"]["id"], at)
+        last[event["patient"]["id"]] = at
+    return sum((last[patient] - first[patient] for patient in first), timedelta()) / max(1, patients)
+
+
+def feed_length(source: list[dict[str, Any]], patients: int) -> int:
+    """How many events ``patients_feed(source, patients)`` plays, counted without making them:
+    copy ``k`` plays the source's events that fall before the span's end once shifted by
+    ``k`` strides."""
+    if not source:
+        return 0
+    times, copies = _copies(source, patients)
+    start, span = min(times), max(times) - min(times)
+    stride = span / copies
+    offsets = sorted(at - start for at in times)
+    return sum(bisect_left(offsets, span - stride * k) for k in range(copies))

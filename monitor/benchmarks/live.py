@@ -21,12 +21,19 @@ scores and updates tiled over N active patients), it measures:
   phase runs with a small ``--latency-lateness`` (reported in the output); the hold is
   part of the figure, by design.
 
+Every census plays equally many events (by default the largest census's feed: 1,119,069
+events at 100,000 patients), so that the rows differ in census alone and each is a
+steady state. One span of the source at 1,000 patients is 11,509 events, under a second
+of either consumer's time: both ran about 35% faster over that burst than over a longer
+feed of any census (their consumers had fetched part of it before the first record
+counted), which made throughput look as if it fell with the census.
+
 The feed is published before each consumer starts, and each timing starts at the first
 record consumed, so start-up and the group join are excluded. Every phase uses its own
 namespaced topics. Throughputs are compared as a ratio measured in the same run, never
 as absolute numbers.
 
-    medmon bench [--quick] [--patients 1000 10000 100000] [--json PATH] [--broker URL]
+    medmon bench [--quick] [--patients 1000 10000 100000] [--events N] [--json PATH] [--broker URL]
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from kafka import KafkaProducer
 
 from ..broker import PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
 from ..settings import RuleSettings, ServiceSettings
-from .feed import load_feed, patients_feed
+from .feed import feed_length, load_feed, patients_feed
 
 PARTITIONS = 4
 #: Topics a worker consumes (inputs, re-key, alert actions): one lag gauge per partition each.
@@ -340,13 +347,15 @@ def state_bytes_per_patient(broker: str, topics: Topics) -> tuple[float, int]:
 
 
 # -- phases ----------------------------------------------------------------------------------
-def scale_row(broker: str, source: list[dict[str, Any]], patients: int, workdir: Path,
+def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: int | None, workdir: Path,
               progress: Any) -> ScaleRow:
+    """One census: ``patients`` active at once, over ``events`` events (None: one span of
+    the source's event time, see :func:`patients_feed`)."""
     topics = Topics(f"p{patients}")
     ensure_topics(broker, [*topics.inputs, topics.names["rekey"], topics.names["alerts"], topics.names["dlq"]],
                   PARTITIONS)
     newest: dict[tuple[str, int], float] = {}
-    total = publish(broker, topics, patients_feed(source, patients), newest=newest)
+    total = publish(broker, topics, patients_feed(source, patients, events), newest=newest)
     watermarks = reachable_watermarks(newest, RuleSettings.from_env({}).allowed_lateness.total_seconds())
     timeout = 120 + total / 200  # a generous floor of 200 events/s
     print(f"  {patients} patients: {total} events published; baseline ...", file=progress, flush=True)
@@ -412,7 +421,7 @@ def _machine() -> dict[str, Any]:
 
 
 def report(rows: list[ScaleRow], latency: LatencyRun, broker_name: str) -> dict[str, Any]:
-    head = rows[-1]  # the largest feed: the longest, steadiest timing
+    head = rows[-1]  # the largest census
     return {
         "broker": broker_name, **_machine(),
         "baseline_events_per_s": head.baseline_events_per_s, "monitor_events_per_s": head.monitor_events_per_s,
@@ -422,6 +431,9 @@ def report(rows: list[ScaleRow], latency: LatencyRun, broker_name: str) -> dict[
         "latency_offered_events_per_s": latency.offered_events_per_s, "latency": asdict(latency),
         "state_bytes_per_patient": head.state_bytes_per_patient, "peak_rss_mb": head.peak_rss_mb,
         "scaling": [asdict(row) for row in rows],
+        # Throughput at the largest census over the smallest's (1.0: flat), each consumer.
+        "monitor_flatness": round(head.monitor_events_per_s / rows[0].monitor_events_per_s, 4),
+        "baseline_flatness": round(head.baseline_events_per_s / rows[0].baseline_events_per_s, 4),
     }
 
 
@@ -441,6 +453,9 @@ def print_table(result: dict[str, Any], out: Any) -> None:
           f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms; {lat['late_events']} of {lat['events']} events "
           "late", file=out)
     print(f"ratio (monitor / baseline, {result['throughput_patients']} patients): {result['ratio']:.2f}", file=out)
+    smallest, largest = result["scaling"][0]["patients"], result["scaling"][-1]["patients"]
+    print(f"throughput at {largest} patients / at {smallest}: monitor {result['monitor_flatness']:.2f}, "
+          f"baseline {result['baseline_flatness']:.2f}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,6 +470,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"small sizes ({' and '.join(map(str, QUICK_PATIENTS))} patients, a 5 s latency phase)")
     parser.add_argument("--patients", type=int, nargs="+", help="active patients of each feed "
                         f"(default {' '.join(map(str, FULL_PATIENTS))})")
+    parser.add_argument("--events", type=int, help="events of every census's feed (default: as many as "
+                        "the largest census's feed has, so that the rows differ in census alone)")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s of the latency phase")
     parser.add_argument("--latency-seconds", type=float, help="length of the latency phase (default 30, quick 5)")
     parser.add_argument("--latency-lateness", type=float, default=0.1,
@@ -475,7 +492,8 @@ def run(args: argparse.Namespace) -> int:
         embedded = None if args.broker else EmbeddedBroker(log_path=workdir / "broker.log").start()
         broker = args.broker or embedded.url  # type: ignore[union-attr]
         try:
-            rows = [scale_row(broker, source, n, workdir, progress) for n in sizes]
+            events = args.events or max(feed_length(source, n) for n in sizes)
+            rows = [scale_row(broker, source, n, events, workdir, progress) for n in sizes]
             print(f"  latency: {args.rate:g} events/s for {seconds:g} s ...", file=progress, flush=True)
             latency = latency_run(broker, source, args.rate, seconds, args.latency_lateness, workdir)
         finally:
