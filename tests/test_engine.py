@@ -249,3 +249,33 @@ def test_every_scheduled_deadline_is_the_one_the_state_gives() -> None:
                 assert engine._scheduled[patient_id] == engine.processor.next_deadline(state), patient_id
                 checked += 1
     assert checked > len(events) / 2
+
+
+def test_the_deadline_heap_stays_proportional_to_the_census(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every event moves its patient's idle deadline, leaving the old heap entry behind:
+    the heap is rebuilt from the schedule, so it follows the census, not the feed's
+    length, and the rebuild changes no alert and no state."""
+    import monitor.engine as engine_module
+    from monitor.benchmarks.feed import feed_length, load_feed, patients_feed
+    from monitor.demo import FEED_PATH
+    from monitor.validation import decode_event
+
+    source = load_feed(FEED_PATH)
+    events = [decode_event(json.dumps(event).encode())
+              for event in patients_feed(source, 40, 15 * feed_length(source, 40))]
+
+    def replay(slack: int) -> tuple[Engine, list[dict], int]:  # type: ignore[type-arg]
+        monkeypatch.setattr(engine_module, "_DEADLINES_SLACK", slack)
+        engine = Engine(rules())
+        records, largest = [], 0
+        for event in events:
+            records.extend(engine.submit(event))
+            largest = max(largest, len(engine._deadlines))
+        return engine, [record.model_dump() for record in records], largest
+
+    compacted, compacted_records, compacted_largest = replay(slack=16)
+    kept, kept_records, kept_largest = replay(slack=10**9)  # never rebuilt
+    assert compacted_records == kept_records and len(kept_records) > 100
+    assert {p: s.to_dict() for p, s in compacted.states.items()} == {p: s.to_dict() for p, s in kept.states.items()}
+    assert compacted_largest <= 2 * 60 + 16 + 1  # about 40 patients scheduled at once
+    assert kept_largest > 10 * compacted_largest
