@@ -250,9 +250,10 @@ class Engine:
 
     def _compact_deadlines(self) -> None:
         """Keep only the heap entries that are still the schedule (one per patient with a
-        deadline): the others are skipped when popped anyway. Linear, and done only after
-        at least as many pushes as it keeps entries, so amortised constant per push.
-        Safe inside :meth:`_run_deadlines`, which reads the heap afresh at every step."""
+        deadline): the others are skipped when popped anyway. Linear in the heap, which then
+        holds more than twice the entries kept: it discards more entries than it keeps, and
+        each was pushed once, so the cost is amortised constant per push. Safe inside
+        :meth:`_run_deadlines`, which reads the heap afresh at every step."""
         self._deadlines = [(due, patient_id) for patient_id, due in self._scheduled.items() if due is not None]
         heapq.heapify(self._deadlines)
 

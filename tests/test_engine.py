@@ -264,18 +264,24 @@ def test_the_deadline_heap_stays_proportional_to_the_census(monkeypatch) -> None
     events = [decode_event(json.dumps(event).encode())
               for event in patients_feed(source, 40, 15 * feed_length(source, 40))]
 
-    def replay(slack: int) -> tuple[Engine, list[dict], int]:  # type: ignore[type-arg]
+    def replay(per_patient: int, slack: int) -> tuple[Engine, list[dict], int]:  # type: ignore[type-arg]
+        monkeypatch.setattr(engine_module, "_DEADLINES_PER_PATIENT", per_patient)
         monkeypatch.setattr(engine_module, "_DEADLINES_SLACK", slack)
         engine = Engine(rules())
         records, largest = [], 0
         for event in events:
             records.extend(engine.submit(event))
             largest = max(largest, len(engine._deadlines))
+        records.extend(engine.finish())
         return engine, [record.model_dump() for record in records], largest
 
-    compacted, compacted_records, compacted_largest = replay(slack=16)
-    kept, kept_records, kept_largest = replay(slack=10**9)  # never rebuilt
-    assert compacted_records == kept_records and len(kept_records) > 100
-    assert {p: s.to_dict() for p, s in compacted.states.items()} == {p: s.to_dict() for p, s in kept.states.items()}
-    assert compacted_largest <= 2 * 60 + 16 + 1  # about 40 patients scheduled at once
-    assert kept_largest > 10 * compacted_largest
+    kept, kept_records, kept_largest = replay(2, 10**9)  # never rebuilt
+    always, always_records, _ = replay(0, 0)  # rebuilt at every push, inside the deadline run too
+    bounded, bounded_records, bounded_largest = replay(2, 16)
+    assert len(kept_records) > 100
+    for engine, records in ((always, always_records), (bounded, bounded_records)):
+        assert records == kept_records
+        assert {p: s.to_dict() for p, s in engine.states.items()} == {p: s.to_dict() for p, s in kept.states.items()}
+        assert engine._scheduled == kept._scheduled
+    assert bounded_largest <= 2 * 60 + 16 + 1  # about 40 patients scheduled at once
+    assert kept_largest > 10 * bounded_largest
