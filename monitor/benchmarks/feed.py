@@ -11,8 +11,8 @@ sit in memory.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
 import json
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import islice
@@ -110,9 +110,10 @@ def patients_feed(source: list[dict[str, Any]], patients: int, events: int | Non
     discharge (:func:`_closed_stays`), copies start one every ``stride`` for which
     ``patients`` are in hospital at once (:func:`_steady_stride`), and the feed stops after
     ``events`` events. Feeds of different censuses can then be equally long, so that a
-    comparison of their throughputs varies the census alone, not also the run's length
-    (one span at 1,000 patients is 11,509 events, under a second of a worker's time: a
-    burst, not a steady state). The census builds up over the first span and a stay.
+    comparison of their throughputs does not also compare run lengths (one span at 1,000
+    patients is 11,509 events, under a second of a worker's time: a burst). The census
+    builds up over the first span and a stay (about 2.5 times the one-span feed's events),
+    then holds.
     """
     if not source:
         return
@@ -159,7 +160,10 @@ def _steady_stride(closed: list[dict[str, Any]], patients: int) -> timedelta:
         at = datetime.fromisoformat(event["occurred_at"])
         first.setdefault(event["patient"]["id"], at)
         last[event["patient"]["id"]] = at
-    return sum((last[patient] - first[patient] for patient in first), timedelta()) / max(1, patients)
+    stride = sum((last[patient] - first[patient] for patient in first), timedelta()) / max(1, patients)
+    if stride <= timedelta(0):
+        raise ValueError("the source's stays have no length: no stride holds a census")
+    return stride
 
 
 def feed_length(source: list[dict[str, Any]], patients: int) -> int:
