@@ -72,9 +72,9 @@ def write_scaled_feed(source_path: str | Path, out: TextIO, events: int,
     return written
 
 
-def _copies(source: list[dict[str, Any]], patients: int) -> tuple[list[datetime], int]:
-    """The source's event times, and the fewest copies for which ``patients`` patients have
-    an event within one span of the source's event time (see :func:`patients_feed`)."""
+def _copies(source: list[dict[str, Any]], patients: int) -> tuple[list[datetime], datetime, timedelta, int]:
+    """The source's event times, its first time and span, and the fewest copies for which
+    ``patients`` patients have an event within that span (see :func:`patients_feed`)."""
     times = [datetime.fromisoformat(event["occurred_at"]) for event in source]
     start, span = min(times), max(times) - min(times)
     first_seen: dict[str, timedelta] = {}
@@ -93,7 +93,7 @@ def _copies(source: list[dict[str, Any]], patients: int) -> tuple[list[datetime]
             high = middle
         else:
             low = middle + 1
-    return times, low
+    return times, start, span, low
 
 
 def patients_feed(source: list[dict[str, Any]], patients: int, events: int | None = None) -> Iterator[dict[str, Any]]:
@@ -121,8 +121,7 @@ def patients_feed(source: list[dict[str, Any]], patients: int, events: int | Non
         closed = _closed_stays(source)
         yield from islice(scaled_events(closed, _steady_stride(closed, patients)), events)
         return
-    times, copies = _copies(source, patients)
-    start, span = min(times), max(times) - min(times)
+    _, start, span, copies = _copies(source, patients)
     stride, end = span / copies, start + span
     for event in scaled_events(source, stride):
         if datetime.fromisoformat(event["occurred_at"]) >= end:
@@ -172,8 +171,7 @@ def feed_length(source: list[dict[str, Any]], patients: int) -> int:
     ``k`` strides."""
     if not source:
         return 0
-    times, copies = _copies(source, patients)
-    start, span = min(times), max(times) - min(times)
+    times, start, span, copies = _copies(source, patients)
     stride = span / copies
     offsets = sorted(at - start for at in times)
     return sum(bisect_left(offsets, span - stride * k) for k in range(copies))

@@ -502,7 +502,7 @@ def run(args: argparse.Namespace) -> int:
         embedded = None if args.broker else EmbeddedBroker(log_path=workdir / "broker.log").start()
         broker = args.broker or embedded.url  # type: ignore[union-attr]
         try:
-            events = args.events if args.events is not None else max(feed_length(source, n) for n in sizes)
+            events = args.events if args.events is not None else feed_length(source, sizes[-1])
             rows = [scale_row(broker, source, n, events, workdir, progress) for n in sizes]
             print(f"  latency: {args.rate:g} events/s for {seconds:g} s ...", file=progress, flush=True)
             latency = latency_run(broker, source, args.rate, seconds, args.latency_lateness, workdir)
