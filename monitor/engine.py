@@ -36,12 +36,13 @@ from .events import AlertAction, AnyEvent, event_order_key
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
 
-#: The deadline heap is rebuilt from the schedule once it holds more than this many
-#: entries per scheduled patient (plus ``_DEADLINES_SLACK``). Every event moves its
-#: patient's idle deadline (``patient_idle_ttl``, 30 days, after the event), and a moved
-#: deadline leaves its old entry behind until that time: without the rebuild the heap held
-#: about 30 days of events, not the census (93,486 entries for 1,000 patients after
-#: 200,000 events of the bench's feed).
+#: The deadline heap is rebuilt from its live entries (one per patient with a deadline)
+#: once it holds more than this many entries per live one (plus ``_DEADLINES_SLACK``).
+#: A deadline that moves later keeps its entry (see :attr:`Engine._queued`), but one that
+#: moves earlier, and a patient that ends or is forgotten, leave a stale entry behind until
+#: its time, which can be the idle deadline 30 days on: without the rebuild the heap grows
+#: with the feed, not the census (when every moved deadline was pushed: 93,486 entries for
+#: 1,000 patients after 200,000 events of the bench's feed).
 _DEADLINES_PER_PATIENT = 2
 _DEADLINES_SLACK = 1024
 
@@ -92,6 +93,11 @@ class Engine:
         #: it always equals ``processor.next_deadline(state)``; heap entries that disagree
         #: with it are stale.
         self._scheduled: dict[str, float | None] = {}
+        #: patient id -> the time of the patient's one live heap entry, never later than its
+        #: schedule. A deadline that moves later (every event moves the idle deadline) keeps
+        #: its entry: when that entry comes due it is pushed again at the schedule's time
+        #: (see :meth:`_run_deadlines`). Entries that disagree with this map are stale.
+        self._queued: dict[str, float] = {}
         self._last_sweep = NEVER
         #: Patients whose state changed since the last :meth:`take_touched` (to persist).
         self.touched: set[str] = set()
@@ -232,7 +238,7 @@ class Engine:
         if outcome.ended:
             self.stats.patients_ended += 1
             self.states.pop(patient_id, None)
-            self._scheduled.pop(patient_id, None)
+            self._unschedule(patient_id)
         else:
             self.states[patient_id] = state
             self._schedule(patient_id, state, outcome.active)
@@ -241,28 +247,46 @@ class Engine:
 
     def _schedule(self, patient_id: str, state: PatientState, active: ActiveOrders | None = None) -> None:
         due = self.processor.next_deadline(state, active)
-        previous = self._scheduled.get(patient_id, _UNSCHEDULED)
         self._scheduled[patient_id] = due
-        if due is not None and previous != due:
-            heapq.heappush(self._deadlines, (due, patient_id))
-            if len(self._deadlines) > _DEADLINES_PER_PATIENT * len(self._scheduled) + _DEADLINES_SLACK:
-                self._compact_deadlines()
+        if due is not None:
+            queued = self._queued.get(patient_id)
+            if queued is None or due < queued:  # a later deadline keeps its earlier entry
+                self._queue(patient_id, due)
+
+    def _queue(self, patient_id: str, due: float) -> None:
+        """Push the patient's live heap entry (an older one turns stale)."""
+        self._queued[patient_id] = due
+        heapq.heappush(self._deadlines, (due, patient_id))
+        if len(self._deadlines) > _DEADLINES_PER_PATIENT * len(self._queued) + _DEADLINES_SLACK:
+            self._compact_deadlines()
+
+    def _unschedule(self, patient_id: str) -> None:
+        """The patient has no state any more: no deadline, and its heap entry is stale."""
+        self._scheduled.pop(patient_id, None)
+        self._queued.pop(patient_id, None)
 
     def _compact_deadlines(self) -> None:
-        """Keep only the heap entries that are still the schedule (one per patient with a
+        """Keep only the live heap entries (:attr:`_queued`, one per patient with a
         deadline): the others are skipped when popped anyway. Linear in the heap, which then
         holds more than twice the entries kept: it discards more entries than it keeps, and
         each was pushed once, so the cost is amortised constant per push. Safe inside
         :meth:`_run_deadlines`, which reads the heap afresh at every step."""
-        self._deadlines = [(due, patient_id) for patient_id, due in self._scheduled.items() if due is not None]
+        self._deadlines = [(due, patient_id) for patient_id, due in self._queued.items()]
         heapq.heapify(self._deadlines)
 
     def _run_deadlines(self, until: float) -> list[AlertRecord]:
         records: list[AlertRecord] = []
         while self._deadlines and self._deadlines[0][0] <= until:
-            due, patient_id = heapq.heappop(self._deadlines)
-            if self._scheduled.get(patient_id) != due:
-                continue  # superseded by a later schedule
+            queued, patient_id = heapq.heappop(self._deadlines)
+            if self._queued.get(patient_id) != queued:
+                continue  # stale: superseded by an earlier entry, or the patient was forgotten
+            del self._queued[patient_id]
+            due = self._scheduled.get(patient_id)
+            if due is None:
+                continue  # no deadline any more
+            if due != queued:  # moved later since the entry was pushed: it waits for its time
+                self._queue(patient_id, due)
+                continue
             del self._scheduled[patient_id]
             state = self.states.get(patient_id)
             if state is None:
@@ -286,7 +310,7 @@ class Engine:
         for patient_id in expired:
             del self.states[patient_id]
             self.touched.add(patient_id)
-            self._scheduled.pop(patient_id, None)
+            self._unschedule(patient_id)
         self.stats.patients_expired += len(expired)
 
     def _count(self, records: list[AlertRecord]) -> None:
