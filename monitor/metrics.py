@@ -55,6 +55,9 @@ class Metrics:
         self.unwritten_patients = Gauge("medsafety_unwritten_patients",
                                         "Patients changed and not yet written to the changelog (written before "
                                         "each offset commit).", registry=r)
+        self.states_written = Counter("medsafety_states_written",
+                                      "Patient records (a state, or a tombstone for a forgotten patient) sent to "
+                                      "the state changelog: one per changed patient per commit.", registry=r)
         self.partitions_held_back = Gauge(
             "medsafety_partitions_held_back", "Input topic-partitions not fetched for now: they run ahead in event "
             "time of a slower topic of the same partition number, whose events they would wait for anyway.",

@@ -159,6 +159,7 @@ class StateWrites:
         changelog = self._changelog()
         producer = self._producer()
         batches: dict[int, Any] = {}
+        sent = 0
         for patient_id in patients:
             partition = self.unwritten.pop(patient_id, None)
             if partition is None:
@@ -178,12 +179,14 @@ class StateWrites:
             while batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
                 writes.append(await producer.send_batch(batch, changelog, partition=partition))
                 batch = batches[partition] = producer.create_batch()
+            sent += 1
         for partition, batch in batches.items():
             if batch.record_count():
                 writes.append(await producer.send_batch(batch, changelog, partition=partition))
         # patients sent and not yet acknowledged no longer count: the gauge is what no
         # write has taken yet
         self._metrics.unwritten_patients.set(len(self.unwritten))
+        self._metrics.states_written.inc(sent)
 
     async def _acknowledged(self, writes: list[Any]) -> None:
         self._crash.passed("state-sent")

@@ -134,6 +134,7 @@ def test_batches_run_between_turns_and_their_changes_are_written_as_made() -> No
         assert worker.store[b"p0"] == b"v1"  # changed after its turn: queued for the next write
         assert worker.writes.unwritten == {"p0": 0}
         assert sorted(worker.producer.written()) == sorted(p.encode() for p in worker.version)
+        assert worker.metrics.registry.get_sample_value("medsafety_states_written_total") == total
 
     asyncio.run(scenario())
 
