@@ -181,6 +181,22 @@ def test_state_is_bounded_over_a_long_stay() -> None:
     assert len(json.dumps(state.to_dict())) < 6000
 
 
+def test_recent_ids_are_told_apart_by_the_id_not_only_its_hash() -> None:
+    """The hash array answers for new ids; a matching hash (a collision, forced here) is
+    confirmed against the ids, and an id restored from a stored record is still known."""
+    from array import array
+
+    state = PatientState("P1")
+    for event_id in ("a", "b", "c"):
+        state.remember(event_id, limit=2)
+    assert state.recent_ids == ["b", "c"] and not state.seen("a") and state.seen("c")
+    state.recent_hashes = array("q", [hash("b"), hash("z")])  # "z" collides with "c"
+    assert not state.seen("z") and state.seen("b")
+    restored = PatientState.from_dict(json.loads(json.dumps(PatientState("P1", recent_ids=["x"]).to_dict())))
+    assert restored.seen("x") and not restored.seen("y")
+    assert PatientState("P1", recent_ids=["x"]).seen("x")  # the array follows ids given to the constructor
+
+
 def test_state_survives_serialization_mid_feed() -> None:
     feed = mixed_feed()
     whole = run(feed)

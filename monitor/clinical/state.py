@@ -163,6 +163,10 @@ class PatientState:
     #: UTC offset (seconds) of the latest event: ages are counted on the hospital's local date.
     utc_offset: int = 0
 
+    def __post_init__(self) -> None:
+        if len(self.recent_hashes) != len(self.recent_ids):  # given ids: the array follows them
+            self.recent_hashes = array("q", map(hash, self.recent_ids))
+
     # -- de-duplication -------------------------------------------------------------
     def seen(self, event_id: str) -> bool:
         """Whether ``event_id`` is one of the recent ids (a hash that matches is checked
