@@ -90,8 +90,8 @@ class Engine:
         self._deadlines: list[tuple[float, str]] = []
         #: patient id -> the next deadline of that patient's current state (None: none).
         #: Written by :meth:`_schedule` after every change the engine makes to a state, so
-        #: it always equals ``processor.next_deadline(state)``; heap entries that disagree
-        #: with it are stale.
+        #: it always equals ``processor.next_deadline(state)``. Which heap entries are live
+        #: is :attr:`_queued`'s to say: a live entry may be earlier than the schedule.
         self._scheduled: dict[str, float | None] = {}
         #: patient id -> the time of the patient's one live heap entry, never later than its
         #: schedule. A deadline that moves later (every event moves the idle deadline) keeps
@@ -266,8 +266,8 @@ class Engine:
         self._queued.pop(patient_id, None)
 
     def _compact_deadlines(self) -> None:
-        """Keep only the live heap entries (:attr:`_queued`, one per patient with a
-        deadline): the others are skipped when popped anyway. Linear in the heap, which then
+        """Keep only the live heap entries (:attr:`_queued`, at most one per patient):
+        the others are skipped when popped anyway. Linear in the heap, which then
         holds more than twice the entries kept: it discards more entries than it keeps, and
         each was pushed once, so the cost is amortised constant per push. Safe inside
         :meth:`_run_deadlines`, which reads the heap afresh at every step."""

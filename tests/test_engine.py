@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 import random
 from datetime import timedelta
 
@@ -195,6 +197,11 @@ def test_recent_ids_are_told_apart_by_the_id_not_only_its_hash() -> None:
     restored = PatientState.from_dict(json.loads(json.dumps(PatientState("P1", recent_ids=["x"]).to_dict())))
     assert restored.seen("x") and not restored.seen("y")
     assert PatientState("P1", recent_ids=["x"]).seen("x")  # the array follows ids given to the constructor
+    assert dataclasses.replace(restored, recent_ids=["w"]).seen("w")
+    restored.recent_hashes = array("q", [1])  # as if hashed by another process
+    assert not restored.seen("x")
+    unpickled = pickle.loads(pickle.dumps(restored))
+    assert unpickled.seen("x") and unpickled.to_dict() == restored.to_dict()  # built again, not carried over
 
 
 def test_state_survives_serialization_mid_feed() -> None:

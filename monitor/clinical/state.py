@@ -12,7 +12,7 @@ it in a faust table and an offline replay in a dict, with the same detector code
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -157,15 +157,23 @@ class PatientState:
     #: (nearly every one) is told from the recent ones by this one contiguous array rather
     #: than by comparing a string object each: the strings live apart in the heap, and at a
     #: census of 100,000 each was a cache miss on every event.
-    recent_hashes: array[int] = field(default_factory=lambda: array("q"), compare=False, repr=False)
+    recent_hashes: array[int] = field(default_factory=lambda: array("q"), init=False, compare=False, repr=False)
     clock: float = NEVER
     last_event_at: float = NEVER
     #: UTC offset (seconds) of the latest event: ages are counted on the hospital's local date.
     utc_offset: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.recent_hashes) != len(self.recent_ids):  # given ids: the array follows them
-            self.recent_hashes = array("q", map(hash, self.recent_ids))
+        self.recent_hashes = array("q", map(hash, self.recent_ids))  # follows the ids given (or replaced)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the hash array: another process hashes strings differently."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "recent_hashes"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        self.recent_hashes = array("q", map(hash, self.recent_ids))
 
     # -- de-duplication -------------------------------------------------------------
     def seen(self, event_id: str) -> bool:
