@@ -36,7 +36,7 @@ from .events import AlertAction, AnyEvent, event_order_key
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
 
-#: The deadline heap is rebuilt from its live entries (one per patient with a deadline)
+#: The deadline heap is rebuilt from its live entries (at most one per patient)
 #: once it holds more than this many entries per live one (plus ``_DEADLINES_SLACK``).
 #: A deadline that moves later keeps its entry (see :attr:`Engine._queued`), but one that
 #: moves earlier, and a patient that ends or is forgotten, leave a stale entry behind until

@@ -157,7 +157,7 @@ class PatientState:
     #: (nearly every one) is told from the recent ones by this one contiguous array rather
     #: than by comparing a string object each: the strings live apart in the heap, and at a
     #: census of 100,000 each was a cache miss on every event.
-    recent_hashes: array[int] = field(default_factory=lambda: array("q"), init=False, compare=False, repr=False)
+    recent_hashes: array[int] = field(init=False, compare=False, repr=False)  # set by __post_init__
     clock: float = NEVER
     last_event_at: float = NEVER
     #: UTC offset (seconds) of the latest event: ages are counted on the hospital's local date.
@@ -173,7 +173,7 @@ class PatientState:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             object.__setattr__(self, name, value)
-        self.recent_hashes = array("q", map(hash, self.recent_ids))
+        self.__post_init__()
 
     # -- de-duplication -------------------------------------------------------------
     def seen(self, event_id: str) -> bool:
@@ -238,6 +238,7 @@ class PatientState:
             unit=data.get("u"),
             monitored_explicit=data.get("m"),
             comfort_care=bool(data.get("c")),
+            recent_ids=list(data.get("r", [])),
         )
         for item in data.get("o", []):
             order = _order_from_list(item)
@@ -248,8 +249,6 @@ class PatientState:
             by, snooze_severity, summary = (*queue, None, None, "")[:3]  # older records lack the queue's slots
             state.episodes[kind] = Episode(aid, rev, sev, opened, list(evidence), dict(details), snoozed, acked,
                                            by, snooze_severity, summary or "")
-        state.recent_ids = list(data.get("r", []))
-        state.recent_hashes = array("q", map(hash, state.recent_ids))
         clock, last_event_at, *rest = data.get("k", [None, None])
         state.utc_offset = int(rest[0]) if rest else 0
         state.clock = NEVER if clock is None else clock
