@@ -31,10 +31,12 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP
 from kafka import TopicPartition
+from mode.services import ServiceTask
 
 from .broker import at_end, fetched_ends
 from .clinical.context import ClinicalRules
 from .crashpoints import CrashPoints
+from .commit_window import CommitWindow, commit_periodically
 from .delivery import install_direct_delivery
 from .drain import DrainWatch
 from .fetch_times import stamping_on_start
@@ -106,6 +108,8 @@ class MonitorApp(faust.App):
     held_back: frozenset[Any] = frozenset()
     #: Whether a delivered record was fetched after faust's seek to the committed offsets.
     seek_barrier: SeekBarrier
+    #: Records and time since the last offset commit, whatever made it (set by create_app).
+    commit_window: CommitWindow
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.seek_barrier = SeekBarrier()
@@ -134,9 +138,16 @@ class MonitorApp(faust.App):
             # acked so far; a hook that refuses or raises leaves them uncommitted.
             if app.before_commit is not None and not await app.before_commit():
                 return False
-            return await commit_offsets(offsets, start_new_transaction)
+            committed = await commit_offsets(offsets, start_new_transaction)
+            if committed:  # any commit opens the next window (monitor.commit_window)
+                app.commit_window.open()
+                consumer._n_acked = 0  # noqa: SLF001 - faust's own commit_every count
+            return committed
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
+        # mode starts a service's tasks by name from the instance: this one replaces faust's
+        # periodic commit, which kept its own phase
+        consumer._commit_handler = ServiceTask(lambda consumer: commit_periodically(consumer, app.commit_window))  # noqa: SLF001
         inbox = self.inbox = Inbox(self.flow_control, self.inbox_size)
         conduct = consumer.callback  # faust's conductor: the table's changelog during recovery
         consumed_topics = self.consumed_topics
@@ -338,6 +349,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         # worker joined and left (tests/integration/test_resilience.py).
         table_standby_replicas=0,
     )
+    app.commit_window = CommitWindow(service.commit_every, service.commit_interval)
     app.end_offset_url, app.end_offset_options = broker_url, security_options(service)
     app.fetch_max_wait_ms = round(service.fetch_max_wait * 1000)
     app.consumed_topics = frozenset(service.consumed_topics)
@@ -535,7 +547,6 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     async def monitor() -> None:
         """Take batches from the inbox, handle them, and acknowledge exactly what was handled
         once its outputs are acknowledged by the broker."""
-        handled_since_commit = 0
         consumer = app.consumer
         # faust's stall check reads when each partition's stream last took a record; a
         # stream sets it per record, the monitor per batch (else: "Stream has not started
@@ -547,14 +558,14 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
             messages = [message for message, _ in fetched]
             in_order = {id(message) for message, after_seek in fetched if after_seek}
             async with stop_if_it_fails("batch"):
-                if handled_since_commit >= service.commit_every:
+                if app.commit_window.full():
                     # The batches before this one are acknowledged: commit their offsets (and,
                     # first, their states: before_commit). faust's own commit_every check runs
                     # only as records are fetched, so a worker whose inbox already held a
                     # backlog waited for the commit_interval timer. (Awaited here, the write
                     # lets no batch in between its turns: at commit_every a backlog is
                     # flowing, and its records wait in the inbox either way.)
-                    handled_since_commit = 0
+                    app.commit_window.open()
                     await consumer.commit()
                 crash.passed("batch-received")
                 async with owner_lock:
@@ -578,7 +589,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
                 drain.batch_handled(still_queued, service.batch_size)
                 for tp in {message.tp for message in messages}:
                     inbound[tp] = drain.last_batch
-                handled_since_commit += len(messages)
+                app.commit_window.handled(len(messages))
 
     def settled() -> bool:
         """In the group, tables recovered for this assignment, streams flowing. faust sets

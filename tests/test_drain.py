@@ -70,3 +70,14 @@ def test_completeness_is_asked_only_when_the_rest_holds() -> None:
     watch.batch_handled(still_queued=0, batch_size=BATCH)
     watch.due(inbox_empty=True, input_complete=complete)
     assert asked == []
+
+
+def test_a_pause_of_the_worker_with_records_waiting_is_not_a_drained_input() -> None:
+    """A collection or a commit's write stalls the worker for tenths of a second while the
+    backlog waits in the inbox: writing then would only write the same patients twice."""
+    clock = Clock()
+    watch = DrainWatch(clock)
+    watch.batch_handled(still_queued=0, batch_size=BATCH)
+    clock.now += 10 * DRAINED_AFTER
+    assert not watch.due(inbox_empty=False, input_complete=never)
+    assert watch.due(inbox_empty=True, input_complete=never)  # the records were taken; none came since

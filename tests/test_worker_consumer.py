@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import faust.transport.consumer
+
 from monitor.clinical.context import ClinicalRules
 from monitor.metrics import Metrics
 from monitor.settings import RuleSettings, ServiceSettings
@@ -34,3 +36,38 @@ def test_the_consumer_fetches_the_configured_bytes_per_partition_not_faust_s_meb
 
     assert asyncio.run(build({})) == 128 * 1024
     assert asyncio.run(build({"MEDSAFETY_FETCH_PARTITION_BYTES": "65536"})) == 65536
+
+
+def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(monkeypatch) -> None:
+    """Every commit path ends in the hook, which opens the next window (its records and its
+    time) and resets faust's own records count. A refused commit opens nothing."""
+    answers: list[bool] = []
+
+    async def commit_offsets(self, offsets, start_new_transaction=True) -> bool:  # noqa: ANN001 - faust's signature
+        return answers.pop(0)
+
+    monkeypatch.setattr(faust.transport.consumer.Consumer, "_commit_offsets", commit_offsets)
+
+    async def run() -> list[tuple[bool, int, int, bool]]:
+        service = ServiceSettings.from_env({})
+        app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
+        consumer = app.consumer
+        written: list[bool] = []
+
+        async def before_commit() -> bool:
+            written.append(True)
+            return True
+
+        app.before_commit = before_commit
+        seen = []
+        for answer in (False, True):
+            answers.append(answer)
+            app.commit_window.records, consumer._n_acked = 1234, 99  # noqa: SLF001 - faust's count
+            app.commit_window.opened_at -= 20
+            committed = await consumer._commit_offsets({}, True)  # noqa: SLF001 - where every commit path ends
+            seen.append((committed, app.commit_window.records, consumer._n_acked,  # noqa: SLF001
+                         app.commit_window.seconds_left() > 29))
+        assert written == [True, True]  # the states were written before each attempt
+        return seen
+
+    assert asyncio.run(run()) == [(False, 1234, 99, False), (True, 0, 0, True)]
