@@ -136,18 +136,22 @@ class MonitorApp(faust.App):
             # Every commit path (the periodic commit, commit_every in the fetch loop, the
             # commits on revocation and on stop) ends here, after faust picked the offsets
             # acked so far; a hook that refuses or raises leaves them uncommitted.
+            window, acked = app.commit_window.mark(), consumer._n_acked  # noqa: SLF001 - faust's own count
             if app.before_commit is not None and not await app.before_commit():
                 return False
             committed = await commit_offsets(offsets, start_new_transaction)
             if committed:  # any commit opens the next window (monitor.commit_window)
-                app.commit_window.open()
-                consumer._n_acked = 0  # noqa: SLF001 - faust's own commit_every count
+                app.commit_window.committed(window)
+                consumer._n_acked = max(0, consumer._n_acked - acked)  # noqa: SLF001
             return committed
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
         # mode starts a service's tasks by name from the instance: this one replaces faust's
         # periodic commit, which kept its own phase
-        consumer._commit_handler = ServiceTask(lambda consumer: commit_periodically(consumer, app.commit_window))  # noqa: SLF001
+        async def commit_in_windows(consumer: Any) -> None:
+            await commit_periodically(consumer, app.commit_window)
+
+        consumer._commit_handler = ServiceTask(commit_in_windows)  # noqa: SLF001
         inbox = self.inbox = Inbox(self.flow_control, self.inbox_size)
         conduct = consumer.callback  # faust's conductor: the table's changelog during recovery
         consumed_topics = self.consumed_topics

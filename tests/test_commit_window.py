@@ -50,6 +50,7 @@ class FakeConsumer:
 
     async def commit(self) -> bool:
         self.commits.append((self.clock.now - 1000.0, "periodic"))
+        assert len(self.commits) < 10, "committing again and again without waiting"
         return True
 
 

@@ -40,7 +40,9 @@ def test_the_consumer_fetches_the_configured_bytes_per_partition_not_faust_s_meb
 
 def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(monkeypatch) -> None:
     """Every commit path ends in the hook, which opens the next window (its records and its
-    time) and resets faust's own records count. A refused commit opens nothing."""
+    time) and resets faust's own records count. Records handled while the states were
+    written (batches run between the write's turns) stay counted. A refused commit opens
+    nothing."""
     answers: list[bool] = []
 
     async def commit_offsets(self, offsets, start_new_transaction=True) -> bool:  # noqa: ANN001 - faust's signature
@@ -56,6 +58,8 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
 
         async def before_commit() -> bool:
             written.append(True)
+            app.commit_window.handled(7)  # a batch between two turns of the write
+            consumer._n_acked += 7  # noqa: SLF001
             return True
 
         app.before_commit = before_commit
@@ -70,4 +74,17 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
         assert written == [True, True]  # the states were written before each attempt
         return seen
 
-    assert asyncio.run(run()) == [(False, 1234, 99, False), (True, 0, 0, True)]
+    assert asyncio.run(run()) == [(False, 1241, 106, False), (True, 7, 7, True)]
+
+
+def test_the_consumer_starts_the_monitor_s_periodic_commit_instead_of_faust_s() -> None:
+    """faust's timer kept its own phase (monitor.commit_window); mode starts a service's
+    tasks by name from the instance, where the worker puts its own."""
+    async def tasks() -> list[object]:
+        app = create_app(ServiceSettings.from_env({}), ClinicalRules.from_settings(RuleSettings.from_env({})),
+                         Metrics(), "127.0.0.1:1")
+        return [task.fun for task in app.consumer._get_tasks()]  # noqa: SLF001 - what mode starts
+
+    started = asyncio.run(tasks())
+    assert faust.transport.consumer.Consumer._commit_handler.fun not in started  # noqa: SLF001
+    assert "commit_in_windows" in {getattr(fun, "__name__", "") for fun in started}
