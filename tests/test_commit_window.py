@@ -6,17 +6,11 @@ import asyncio
 
 from monitor.commit_window import CommitWindow, commit_periodically
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
 def test_a_window_closes_on_its_records_or_its_time_whichever_comes_first() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     window = CommitWindow(every=100, interval=30.0, clock=clock)
     window.handled(99)
     assert not window.full() and window.seconds_left() == 30.0
@@ -31,7 +25,7 @@ def test_a_window_closes_on_its_records_or_its_time_whichever_comes_first() -> N
 class FakeConsumer:
     """mode's Service.sleep and faust's commit, on a fake clock: sleeping moves the clock."""
 
-    def __init__(self, clock: Clock, window: CommitWindow, other_commits: list[float], stop_at: float) -> None:
+    def __init__(self, clock: ManualClock, window: CommitWindow, other_commits: list[float], stop_at: float) -> None:
         self.clock, self.window, self.stop_at = clock, window, stop_at
         self.other_commits = sorted(other_commits)  # when another path commits
         self.commits: list[tuple[float, str]] = []
@@ -58,7 +52,7 @@ def test_the_periodic_commit_waits_for_the_window_not_for_a_timer_of_its_own() -
     """faust's timer kept its own phase: a records-count commit at 27 s was followed by a
     periodic one at 30 s that wrote the same patients again. Here the next periodic commit
     comes a whole interval after the other one."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     window = CommitWindow(every=300_000, interval=30.0, clock=clock)
     consumer = FakeConsumer(clock, window, [1027.0], stop_at=1100.0)
     asyncio.run(commit_periodically(consumer, window))

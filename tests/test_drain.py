@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from monitor.drain import BACKLOG_WRITE_SPACING, DRAINED_AFTER, DrainWatch
 
+from tests.clocks import ManualClock
+
 BATCH = 500
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def always() -> bool:
@@ -24,7 +18,7 @@ def never() -> bool:
 
 
 def test_a_trickle_is_drained_only_after_the_idle_time() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     watch = DrainWatch(clock)
     watch.batch_handled(still_queued=0, batch_size=BATCH)  # nothing queued behind it
     clock.now += DRAINED_AFTER / 2
@@ -34,7 +28,7 @@ def test_a_trickle_is_drained_only_after_the_idle_time() -> None:
 
 
 def test_a_backlog_that_ran_dry_is_drained_at_once() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     watch = DrainWatch(clock)
     watch.batch_handled(still_queued=3 * BATCH, batch_size=BATCH)
     watch.batch_handled(still_queued=0, batch_size=BATCH)
@@ -45,7 +39,7 @@ def test_a_backlog_that_ran_dry_is_drained_at_once() -> None:
 
 
 def test_bursts_near_capacity_write_at_most_once_per_spacing() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     watch = DrainWatch(clock)
     dry_writes = 0
     for _ in range(40):  # a burst queues, drains within a tick, and comes again, for 1 s
@@ -66,7 +60,7 @@ def test_completeness_is_asked_only_when_the_rest_holds() -> None:
         asked.append(True)
         return False
 
-    watch = DrainWatch(Clock())
+    watch = DrainWatch(ManualClock(100.0))
     watch.batch_handled(still_queued=0, batch_size=BATCH)
     watch.due(inbox_empty=True, input_complete=complete)
     assert asked == []
@@ -75,7 +69,7 @@ def test_completeness_is_asked_only_when_the_rest_holds() -> None:
 def test_a_pause_of_the_worker_with_records_waiting_is_not_a_drained_input() -> None:
     """A collection or a commit's write stalls the worker for tenths of a second while the
     backlog waits in the inbox: writing then would only write the same patients twice."""
-    clock = Clock()
+    clock = ManualClock(100.0)
     watch = DrainWatch(clock)
     watch.batch_handled(still_queued=0, batch_size=BATCH)
     clock.now += 10 * DRAINED_AFTER

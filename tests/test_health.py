@@ -11,23 +11,17 @@ import pytest
 from monitor.health import Health, serve
 from monitor.metrics import Metrics
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
-def ready_health(clock: Clock) -> Health:
+def ready_health(clock: ManualClock) -> Health:
     health = Health(stall_after=30, clock=clock)
     health.recovered, health.rebalancing, health.broker_connected = True, False, True
     return health
 
 
 def test_a_worker_without_heartbeat_for_stall_after_is_not_live_nor_ready() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     health = ready_health(clock)
     assert health.live() and health.ready()
     clock.now += 29
@@ -40,7 +34,7 @@ def test_a_worker_without_heartbeat_for_stall_after_is_not_live_nor_ready() -> N
 
 @pytest.mark.parametrize("flag, value", [("recovered", False), ("rebalancing", True), ("broker_connected", False)])
 def test_ready_needs_recovered_tables_a_settled_group_and_a_broker(flag: str, value: bool) -> None:
-    health = ready_health(Clock())
+    health = ready_health(ManualClock(100.0))
     setattr(health, flag, value)
     assert health.live() and not health.ready()
 
@@ -54,7 +48,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def test_endpoints_serve_metrics_liveness_and_readiness() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     health = Health(clock=clock)
     metrics = Metrics()
     metrics.events_processed.labels("pain_score").inc()

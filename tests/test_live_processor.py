@@ -15,6 +15,8 @@ from monitor.live import InputRecord, LiveProcessor, Output, StoredPatient, aler
 from monitor.metrics import Metrics
 from monitor.settings import ServiceSettings
 from monitor.validation import Rejection, decode_event
+
+from tests.clocks import ManualClock
 from tests.feeds import Patient, rules
 
 PARTITIONS = 4
@@ -23,16 +25,6 @@ LATENESS = timedelta(hours=1)
 #: Idle this long at the end: event time reaches each partition's last event, no further
 #: (so the live result can equal ``medmon evaluate``'s, whose time stops at the last event).
 LATENESS_S = LATENESS.total_seconds()
-
-
-class Clock:
-    """A wall clock the test moves by hand (idle advance is driven by wall time)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def feed_records(lines: Sequence[bytes]) -> list[InputRecord]:
@@ -86,7 +78,7 @@ class Table(dict):
 
 
 class Worker:
-    def __init__(self, table: Table, clock: Clock, log: Log) -> None:
+    def __init__(self, table: Table, clock: ManualClock, log: Log) -> None:
         self.table = table
         self.clock = clock
         self.log = log
@@ -124,7 +116,7 @@ def batches(records: Sequence[InputRecord]) -> list[list[InputRecord]]:
 
 
 def one_worker(records: list[InputRecord]) -> list[str]:
-    worker = Worker(Table(), Clock(), Log(records))
+    worker = Worker(Table(), ManualClock(), Log(records))
     for batch in batches(records):
         worker.handle(batch)
     worker.idle(LATENESS_S)
@@ -148,7 +140,7 @@ def demo_lines() -> list[bytes]:
 
 def first_half(records: list[InputRecord]) -> tuple[Worker, list[list[InputRecord]], int]:
     """A worker that handled the first half of the feed's batches; the batches; the cut."""
-    first = Worker(Table(), Clock(), Log(records))
+    first = Worker(Table(), ManualClock(), Log(records))
     parts = batches(records)
     cut = len(parts) // 2
     for batch in parts[:cut]:
@@ -226,7 +218,7 @@ def test_held_events_are_stored_as_their_input_records_until_released() -> None:
     patient = Patient(id="MRN-J")
     patient.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
     patient.pain(1, 6)
-    clock = Clock()
+    clock = ManualClock()
     processor = LiveProcessor(rules(allowed_lateness=timedelta(hours=4)), ServiceSettings(), Metrics(),
                               wall_clock=clock)
     raw = [b'{ "x-local": 1, ' + event.model_dump_json().encode()[1:] for event in patient.events]
@@ -256,7 +248,7 @@ def test_held_events_are_stored_as_their_input_records_until_released() -> None:
 def test_invalid_records_become_dead_letters_and_the_batch_goes_on() -> None:
     good = feed_records(demo_lines()[:5])
     bad = InputRecord("medsafety.rx-orders", 0, 99, b"MRN-X", b"{oops", 0.0)
-    worker = Worker(Table(), Clock(), Log(good))
+    worker = Worker(Table(), ManualClock(), Log(good))
     worker.handle([bad, *good])
     assert worker.dead_letters == 1
     assert sample(worker, "medsafety_events_invalid_total", reason="invalid_json") == 1
@@ -272,7 +264,7 @@ def test_the_watermark_gauge_moves_only_once_the_output_is_durable() -> None:
     patient = Patient(id="MRN-W")
     patient.rx(0, "OXY", "oxycodone", dose=5, frequency_per_day=4)
     patient.pain(3, 6)
-    clock = Clock()
+    clock = ManualClock()
     metrics = Metrics()
     processor = LiveProcessor(rules(allowed_lateness=LATENESS), ServiceSettings(), metrics, wall_clock=clock)
     processor.adopt([0])

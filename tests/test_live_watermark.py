@@ -11,13 +11,13 @@ from monitor.live import InputRecord, LiveProcessor
 from monitor.metrics import Metrics
 from monitor.settings import ServiceSettings
 from tests.feeds import T0, Patient, rules
-from tests.test_live_processor import Clock
+from tests.clocks import ManualClock
 
 LATENESS = timedelta(milliseconds=100)
 SERVICE = ServiceSettings()  # idle_advance 1 s
 
 
-def processor_at(clock: Clock) -> LiveProcessor:
+def processor_at(clock: ManualClock) -> LiveProcessor:
     processor = LiveProcessor(rules(allowed_lateness=LATENESS), SERVICE, Metrics(), wall_clock=clock)
     processor.adopt([0])  # taken at this wall time; the re-key topic, silent, turns idle 1 s later
     return processor
@@ -45,7 +45,7 @@ def feed(patient: Patient) -> Patient:
 
 
 def test_a_live_feed_is_released_once_its_events_are_older_than_the_allowed_lateness() -> None:
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() - 2.0
     processor = processor_at(clock)
     clock.now = T0.timestamp() + 0.02  # every topic has delivered an event 20 ms old
@@ -60,7 +60,7 @@ def test_a_live_feed_is_released_once_its_events_are_older_than_the_allowed_late
 
 
 def test_a_replay_of_history_still_waits_for_its_topics_to_turn_idle() -> None:
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() + 86_400 - 2.0
     processor = processor_at(clock)
     clock.now += 2.0  # the same events a day after they occurred
@@ -74,7 +74,7 @@ def test_a_replay_of_history_still_waits_for_its_topics_to_turn_idle() -> None:
 
 
 def test_a_lagging_topic_holds_a_live_feed_back() -> None:
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() - 2.0
     processor = processor_at(clock)
     clock.now = T0.timestamp() + 0.02
@@ -87,7 +87,7 @@ def test_a_lagging_topic_holds_a_live_feed_back() -> None:
 def test_a_caught_up_topic_that_is_not_live_holds_a_live_topic_back_until_it_turns_idle() -> None:
     """An order arriving on time beside a pain score resent a day late: the pain-score
     topic's own event time bounds the watermark until it is silent for ``idle_advance``."""
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() - 2.0
     processor = processor_at(clock)
     clock.now = T0.timestamp() + 0.02
@@ -107,7 +107,7 @@ def test_the_delay_between_the_log_and_the_worker_does_not_count_against_the_lat
     """Appended 10 ms after they occurred, handed over 300 ms after (fetch wait, batching:
     more than the 100 ms lateness), every topic known complete as of 250 ms: the events are
     released at once, not held until the topics turn idle."""
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() - 2.0
     processor = processor_at(clock)
     clock.now = T0.timestamp() + 0.3
@@ -118,7 +118,7 @@ def test_the_delay_between_the_log_and_the_worker_does_not_count_against_the_lat
 def test_a_live_topic_stands_at_its_completeness_time_not_at_wall_time() -> None:
     """Records appended after the last fetch response may have occurred up to the lateness
     before it: the watermark follows that response's time, however late the tick runs."""
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() - 2.0
     processor = processor_at(clock)
     clock.now = T0.timestamp() + 0.02
@@ -134,7 +134,7 @@ def replay_from_start(rekey_topic_unused: bool) -> tuple[LiveProcessor, Patient]
     """A worker that took the partition just now, handed a replay of a patient's order,
     pain score and update, and the same a day later (so the first day is past the slowest
     topic's event time)."""
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() + 2 * 86_400
     processor = LiveProcessor(rules(allowed_lateness=LATENESS), SERVICE, Metrics(), wall_clock=clock,
                               rekey_topic_unused=lambda: rekey_topic_unused)

@@ -13,8 +13,8 @@ from monitor.live import InputRecord, LiveProcessor
 from monitor.metrics import Metrics
 from monitor.seek_barrier import SeekBarrier
 from monitor.settings import ServiceSettings
+from tests.clocks import ManualClock
 from tests.feeds import T0, Patient, rules
-from tests.test_live_processor import Clock
 
 SERVICE = ServiceSettings()
 
@@ -120,7 +120,7 @@ def traced_feed() -> tuple[list[InputRecord], list[InputRecord]]:
 
 
 def late_events(first_pass_in_order: bool) -> float:
-    clock = Clock()
+    clock = ManualClock()
     clock.now = T0.timestamp() + 86_400
     processor = LiveProcessor(rules(allowed_lateness=timedelta(minutes=10)), SERVICE, Metrics(), wall_clock=clock)
     processor.adopt([0])
