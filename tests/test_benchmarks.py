@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta
 from itertools import islice
@@ -11,7 +12,7 @@ import pytest
 
 from monitor.benchmarks import replay
 from monitor.benchmarks.feed import feed_length, load_feed, patients_feed, scaled_events
-from monitor.benchmarks.live import QUICK_PATIENTS
+from monitor.benchmarks.live import QUICK_PATIENTS, LatencyRun, ScaleRow, print_table, report
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
 
@@ -70,6 +71,21 @@ def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
     assert 0 < run["ratio"] and run["monitor_peak_rss_mb"] > run["baseline_peak_rss_mb"] > 0
 
 
+def test_flatness_relative_to_baseline_cancels_a_machine_that_speeds_up_between_rows() -> None:
+    """Both consumers 20% faster in the large row (the machine, not the census): raw
+    flatness 1.2 for each, the monitor's relative to the agent's 1.0."""
+    def row(patients: int, baseline: float, monitor: float) -> ScaleRow:
+        return ScaleRow(patients, 1_000, patients, baseline, monitor, monitor / baseline, 1_000.0, 400.0, 10)
+
+    rows = [row(1_000, 4_000.0, 4_600.0), row(100_000, 4_800.0, 5_520.0)]
+    result = report(rows, LatencyRun(1_000.0, 2_000, 100.0, 105, 165.0, 240.0, 290.0, 1), "Tansu")
+    assert result["monitor_flatness"] == pytest.approx(1.2) and result["baseline_flatness"] == pytest.approx(1.2)
+    assert result["flatness_relative_to_baseline"] == pytest.approx(1.0)
+    out = io.StringIO()
+    print_table(result, out)
+    assert "monitor 1.20, baseline 1.20; monitor relative to baseline 1.00" in out.getvalue()
+
+
 @pytest.mark.integration
 def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     """``medmon bench --quick`` on the embedded broker: every field present and coherent."""
@@ -87,6 +103,7 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert len({row["events"] for row in rows}) == 1  # every census equally long
     assert result["monitor_flatness"] == pytest.approx(
         rows[-1]["monitor_events_per_s"] / rows[0]["monitor_events_per_s"], rel=0.01)
+    assert result["flatness_relative_to_baseline"] == pytest.approx(rows[-1]["ratio"] / rows[0]["ratio"], rel=0.01)
     for row in rows:
         assert row["events"] > row["patients"] and row["active_patients"] > 0 and row["alert_records"] > 0
         assert row["state_bytes_per_patient"] > 0 and row["peak_rss_mb"] > 0
