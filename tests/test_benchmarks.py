@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import datetime, timedelta
@@ -71,19 +72,59 @@ def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
     assert 0 < run["ratio"] and run["monitor_peak_rss_mb"] > run["baseline_peak_rss_mb"] > 0
 
 
+def _row(patients: int, baseline: float, monitor: float, state: float = 1_000.0) -> ScaleRow:
+    return ScaleRow(patients, 1_000, patients, baseline, baseline * 0.95, baseline * 1.05, monitor,
+                    monitor / baseline, state, 400.0, 10)
+
+
+_LATENCY = LatencyRun(1_000.0, 2_000, 100.0, 105, 165.0, 240.0, 290.0, 1)
+
+
 def test_flatness_relative_to_baseline_cancels_a_machine_that_speeds_up_between_rows() -> None:
     """Both consumers 20% faster in the large row (the machine, not the census): raw
     flatness 1.2 for each, the monitor's relative to the agent's 1.0."""
-    def row(patients: int, baseline: float, monitor: float) -> ScaleRow:
-        return ScaleRow(patients, 1_000, patients, baseline, monitor, monitor / baseline, 1_000.0, 400.0, 10)
-
-    rows = [row(1_000, 4_000.0, 4_600.0), row(100_000, 4_800.0, 5_520.0)]
-    result = report(rows, LatencyRun(1_000.0, 2_000, 100.0, 105, 165.0, 240.0, 290.0, 1), "Tansu")
+    rows = [_row(1_000, 4_000.0, 4_600.0), _row(100_000, 4_800.0, 5_520.0)]
+    result = report(rows, _LATENCY, "Tansu")
     assert result["monitor_flatness"] == pytest.approx(1.2) and result["baseline_flatness"] == pytest.approx(1.2)
     assert result["flatness_relative_to_baseline"] == pytest.approx(1.0)
     out = io.StringIO()
     print_table(result, out)
     assert "monitor 1.20, baseline 1.20; monitor relative to baseline 1.00" in out.getvalue()
+    assert "1000 patients 3800 / 4200; 100000 patients 4560 / 5040" in out.getvalue()  # the bracketing runs
+
+
+def test_every_target_is_judged_and_one_miss_fails_the_run() -> None:
+    """Issue 6's targets: ratio >= 1.0 in every row (not only the largest), p99 <= 250 ms,
+    state <= 2 KB per patient in every row, flatness relative to the bare agent >= 0.9."""
+    met = report([_row(1_000, 4_000.0, 4_400.0), _row(100_000, 4_000.0, 4_200.0)], _LATENCY, "Tansu")
+    assert met["targets_met"] is True
+    assert {name: target["met"] for name, target in met["targets"].items()} == {
+        "ratio_lowest_row": True, "latency_p99_ms": True, "state_bytes_per_patient_highest_row": True,
+        "flatness_relative_to_baseline": True}
+    assert met["targets"]["ratio_lowest_row"]["measured"] == pytest.approx(1.05)
+    out = io.StringIO()
+    print_table(met, out)
+    assert "latency_p99_ms <= 250: 240 met" in out.getvalue() and "all targets met: yes" in out.getvalue()
+
+    small_row_slow = report([_row(1_000, 4_000.0, 3_880.0), _row(100_000, 4_000.0, 4_400.0)], _LATENCY, "Tansu")
+    assert small_row_slow["ratio"] == pytest.approx(1.1)  # the headline row meets it ...
+    assert small_row_slow["targets"]["ratio_lowest_row"] == {"measured": 0.97, "target": ">= 1", "met": False}
+    assert small_row_slow["targets_met"] is False  # ... but the smallest does not
+    not_flat = report([_row(1_000, 4_000.0, 5_000.0), _row(100_000, 4_000.0, 4_400.0)], _LATENCY, "Tansu")
+    assert not_flat["targets"]["flatness_relative_to_baseline"]["met"] is False and not not_flat["targets_met"]
+    slow_alerts = report([_row(1_000, 4_000.0, 4_400.0), _row(100_000, 4_000.0, 4_400.0)],
+                         dataclasses.replace(_LATENCY, p99_ms=251.0), "Tansu")
+    assert slow_alerts["targets"]["latency_p99_ms"]["met"] is False and not slow_alerts["targets_met"]
+    big_state = report([_row(1_000, 4_000.0, 4_400.0, state=2_100.0), _row(100_000, 4_000.0, 4_400.0)], _LATENCY,
+                       "Tansu")
+    assert big_state["targets"]["state_bytes_per_patient_highest_row"]["measured"] == 2_100.0
+    assert not big_state["targets_met"]
+    one_row = report([_row(1_000, 4_000.0, 4_400.0)], _LATENCY, "Tansu")
+    assert one_row["targets"]["flatness_relative_to_baseline"] == {"measured": None, "target": ">= 0.9", "met": False}
+    out = io.StringIO()
+    print_table(one_row, out)
+    assert "flatness_relative_to_baseline >= 0.9: not measured" in out.getvalue()
+    assert "all targets met: no" in out.getvalue()
 
 
 @pytest.mark.integration
@@ -104,7 +145,15 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert result["monitor_flatness"] == pytest.approx(
         rows[-1]["monitor_events_per_s"] / rows[0]["monitor_events_per_s"], rel=0.01)
     assert result["flatness_relative_to_baseline"] == pytest.approx(rows[-1]["ratio"] / rows[0]["ratio"], rel=0.01)
+    assert set(result["targets"]) == {"ratio_lowest_row", "latency_p99_ms", "state_bytes_per_patient_highest_row",
+                                      "flatness_relative_to_baseline"}
+    assert result["targets"]["ratio_lowest_row"]["measured"] == min(row["ratio"] for row in rows)
+    assert result["targets"]["flatness_relative_to_baseline"]["measured"] == result["flatness_relative_to_baseline"]
+    assert result["targets_met"] == all(target["met"] for target in result["targets"].values())
     for row in rows:
+        assert row["baseline_before_events_per_s"] > 0 and row["baseline_after_events_per_s"] > 0
+        assert row["baseline_events_per_s"] == pytest.approx(
+            (row["baseline_before_events_per_s"] + row["baseline_after_events_per_s"]) / 2, rel=0.01)
         assert row["events"] > row["patients"] and row["active_patients"] > 0 and row["alert_records"] > 0
         assert row["state_bytes_per_patient"] > 0 and row["peak_rss_mb"] > 0
         assert row["ratio"] == pytest.approx(row["monitor_events_per_s"] / row["baseline_events_per_s"], rel=0.01)
