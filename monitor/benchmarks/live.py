@@ -375,8 +375,9 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: 
     the monitor's throughput over the mean of the two. On a shared VM the machine's speed
     drifts by minutes: at stop 25 the agent's 1,000-patient figure was 3,902, 3,897 and
     4,563 events/s in three runs of one code, which moved that row's ratio from 1.18 to
-    0.97. Bracketing cancels a drift that is steady over the row, and the two runs show
-    how far the machine moved (``baseline_drift``)."""
+    0.97. Bracketing cancels a drift that is steady over the row, and the two runs
+    (``baseline_before_events_per_s``, ``baseline_after_events_per_s``) show how far the
+    machine moved."""
     topics = Topics(f"p{patients}")
     ensure_topics(broker, [*topics.inputs, topics.names["rekey"], topics.names["alerts"], topics.names["dlq"]],
                   PARTITIONS)
