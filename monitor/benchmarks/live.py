@@ -328,9 +328,10 @@ def time_consumption(monitor: MonitorProcess, total: int, watermarks: dict[int, 
     return (total - first_count) / elapsed if elapsed > 0 else float("inf")
 
 
-def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout: float, run: str = "before") -> float:
+def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout: float, run: str) -> float:
     """Events/s of the bare faust agent over the feed already on ``topics``; ``run`` names
-    its consumer group (each run of a row reads the feed from the start)."""
+    its consumer group, and must differ between a row's runs: a group that has already
+    committed offsets would resume from them, not from the feed's start."""
     out = workdir / f"baseline-{topics.app_id}-{run}.json"
     log = workdir / f"baseline-{topics.app_id}-{run}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")}
