@@ -104,6 +104,12 @@ class ScaleRow:
     state_bytes_per_patient: float
     peak_rss_mb: float
     alert_records: int
+    #: Where a larger census costs the monitor (the rest is memory locality: see README):
+    #: the garbage collector's pauses over the run (``medsafety_gc_pause_seconds``, every
+    #: generation), and the patient records written to the changelog (one per changed
+    #: patient per commit, so more per event as the census grows).
+    gc_pause_seconds: float
+    states_written: int
 
 
 @dataclass(frozen=True)
@@ -398,6 +404,7 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: 
         monitor.stop()  # a clean stop flushes the producer: the changelog is complete
     state, _keys = state_bytes_per_patient(broker, topics)
     alerts = sum(v for k, v in metrics.items() if k.startswith("medsafety_alerts_total"))
+    gc_pauses = sum(v for k, v in metrics.items() if k.startswith("medsafety_gc_pause_seconds_sum"))
     print(f"  {patients} patients: monitor {rate:.0f} events/s; baseline again ...", file=progress, flush=True)
     after = run_baseline(broker, topics, total, workdir, timeout, "after")
     baseline = (before + after) / 2
@@ -406,7 +413,8 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: 
                     baseline_events_per_s=round(baseline, 1), baseline_before_events_per_s=round(before, 1),
                     baseline_after_events_per_s=round(after, 1), monitor_events_per_s=round(rate, 1),
                     ratio=round(rate / baseline, 4), state_bytes_per_patient=round(state, 1),
-                    peak_rss_mb=round(rss, 1), alert_records=int(alerts))
+                    peak_rss_mb=round(rss, 1), alert_records=int(alerts), gc_pause_seconds=round(gc_pauses, 2),
+                    states_written=int(metrics.get("medsafety_states_written_total", 0)))
 
 
 def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds: float, lateness: float,
@@ -517,10 +525,21 @@ def print_table(result: dict[str, Any], out: Any) -> None:
     print("bare agent just before / after the monitor, events/s: " + "; ".join(
         f"{row['patients']} patients {row['baseline_before_events_per_s']:.0f} / {row['baseline_after_events_per_s']:.0f}"
         for row in result["scaling"]), file=out)
+    print("monitor's census costs: " + "; ".join(
+        f"{row['patients']} patients GC pauses {row['gc_pause_seconds']:.2f} s "
+        f"({_share(row['gc_pause_seconds'], row):.1%} of its run), "
+        f"{row['states_written'] / row['events']:.2f} state writes per event"
+        for row in result["scaling"]), file=out)
     targets = result["targets"]
     print("targets: " + "; ".join(
         f"{name} {target['target']}: {_verdict(target)}" for name, target in targets.items()), file=out)
     print(f"all targets met: {'yes' if result['targets_met'] else 'no'}", file=out)
+
+
+def _share(seconds: float, row: dict[str, Any]) -> float:
+    """``seconds`` as a share of the monitor's run over the row's feed."""
+    run = row["events"] / row["monitor_events_per_s"] if row["monitor_events_per_s"] else 0.0
+    return seconds / run if run else 0.0
 
 
 def _verdict(target: dict[str, Any]) -> str:
