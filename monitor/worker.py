@@ -72,6 +72,14 @@ def faust_broker(url: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in url.split(",") if host.strip()]
 
 
+def group_timings(session_timeout: float) -> dict[str, float]:
+    """faust's consumer group settings for a session timeout (s): heartbeats five times a
+    session, and a rebalance allowed twice a session (at least 10 s)."""
+    return {"broker_session_timeout": session_timeout,
+            "broker_heartbeat_interval": max(0.5, session_timeout / 5),
+            "broker_rebalance_timeout": max(10.0, session_timeout * 2)}
+
+
 class MonitorApp(faust.App):
     """faust's App whose consumer answers end offsets from a fetch response, runs a hook
     before each offset commit (the changed states are written there) and delivers records
@@ -321,9 +329,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
-        broker_session_timeout=service.session_timeout,
-        broker_heartbeat_interval=max(0.5, service.session_timeout / 5),
-        broker_rebalance_timeout=max(10.0, service.session_timeout * 2),
+        **group_timings(service.session_timeout),
         consumer_auto_offset_reset="earliest",
         # A backlog's topics reach the worker in fetches of this many bytes per partition;
         # the watermark follows the topic furthest behind in event time, and every event of

@@ -2,12 +2,14 @@
 
 It runs on the same broker, topics and feed as the monitor (its own consumer group), with
 faust's defaults and its ordinary per-event ``async for``: the cost of faust's machinery
-with no work behind it. Only its consumer group's timings are the monitor's (session 10 s,
-heartbeat 2 s, rebalance 20 s): with faust's 60 s ones each run spent about 33 s joining
-its group before the first record (35 s a run of the quick bench's 6,855 events, against
-10.5 s with these), and the bench runs the agent twice a row. They bear on joining and
-failover, not on the per-event path measured. When it has counted ``--expect`` records it writes the wall times
-of its first and last record to ``--out`` (JSON) and keeps running until terminated.
+with no work behind it. Only its consumer group's timings are the monitor's
+(:func:`monitor.worker.group_timings` of the default session timeout): with faust's 60 s
+ones each run spent about 33 s joining its group before the first record (35 s a run of
+the quick bench's 6,855 events, against 10.5 s with these), and the bench runs the agent
+twice a row. They bear on joining and failover, not on the per-event path measured.
+
+When it has counted ``--expect`` records it writes the wall times of its first and last
+record to ``--out`` (JSON) and keeps running until terminated.
 
     python -m monitor.benchmarks.baseline_agent --broker HOST:PORT --app-id ID \\
         --topics T1 T2 T3 --expect N --out PATH
@@ -22,13 +24,14 @@ from pathlib import Path
 
 import faust
 
-from ..worker import faust_broker
+from ..settings import ServiceSettings
+from ..worker import faust_broker, group_timings
 
 
 def create_baseline_app(broker: str, app_id: str, topics: list[str], expect: int, out: Path) -> faust.App:
     app = faust.App(app_id, broker=faust_broker(broker), store="memory://", key_serializer="raw",
                     value_serializer="raw", web_enabled=False, consumer_auto_offset_reset="earliest",
-                    broker_session_timeout=10.0, broker_heartbeat_interval=2.0, broker_rebalance_timeout=20.0)
+                    **group_timings(ServiceSettings.model_fields["session_timeout"].default))
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
 
     @app.agent(source, name="baseline-count")
