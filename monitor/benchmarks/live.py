@@ -105,9 +105,10 @@ class ScaleRow:
     peak_rss_mb: float
     alert_records: int
     #: Where a larger census costs the monitor (the rest is memory locality: see README):
-    #: the garbage collector's pauses over the run (``medsafety_gc_pause_seconds``, every
-    #: generation), and the patient records written to the changelog (one per changed
-    #: patient per commit, so more per event as the census grows).
+    #: the garbage collector's pauses (``medsafety_gc_pause_seconds``, every generation),
+    #: and the patient records written to the changelog (one per changed patient per
+    #: commit, so more per event as the census grows); both from the worker's start until
+    #: it caught up, which is the timed run plus its start-up.
     gc_pause_seconds: float
     states_written: int
 
@@ -519,9 +520,10 @@ def print_table(result: dict[str, Any], out: Any) -> None:
           "late", file=out)
     print(f"ratio (monitor / baseline, {result['throughput_patients']} patients): {result['ratio']:.2f}", file=out)
     smallest, largest = result["scaling"][0]["patients"], result["scaling"][-1]["patients"]
-    print(f"throughput at {largest} patients / at {smallest}: monitor {result['monitor_flatness']:.2f}, "
-          f"baseline {result['baseline_flatness']:.2f}; monitor relative to baseline "
-          f"{result['flatness_relative_to_baseline']:.2f}", file=out)
+    if len(result["scaling"]) > 1:  # one census has nothing to be flat against
+        print(f"throughput at {largest} patients / at {smallest}: monitor {result['monitor_flatness']:.2f}, "
+              f"baseline {result['baseline_flatness']:.2f}; monitor relative to baseline "
+              f"{result['flatness_relative_to_baseline']:.2f}", file=out)
     print("bare agent just before / after the monitor, events/s: " + "; ".join(
         f"{row['patients']} patients {row['baseline_before_events_per_s']:.0f} / {row['baseline_after_events_per_s']:.0f}"
         for row in result["scaling"]), file=out)
