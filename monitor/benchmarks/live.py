@@ -273,7 +273,7 @@ class MonitorProcess:
         worker about 1.6 ms of CPU a scrape (5% of a 1,000-patient row), these few series a
         fraction of it, and the baseline agent is not polled at all."""
         metrics = self.metrics(PROGRESS_SERIES)
-        return sum(v for k, v in metrics.items() if k.startswith("medsafety_events_processed_total")), metrics
+        return series_total(metrics, "medsafety_events_processed_total"), metrics
 
     def wait(self, condition, what: str, timeout: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -298,6 +298,11 @@ class MonitorProcess:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def series_total(metrics: dict[str, float], name: str) -> float:
+    """The sum of every labelled series of ``name`` (e.g. each generation's GC pauses)."""
+    return sum(value for series, value in metrics.items() if series.startswith(name))
 
 
 def time_consumption(monitor: MonitorProcess, total: int, watermarks: dict[int, float], timeout: float) -> float:
@@ -404,8 +409,8 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: 
     finally:
         monitor.stop()  # a clean stop flushes the producer: the changelog is complete
     state, _keys = state_bytes_per_patient(broker, topics)
-    alerts = sum(v for k, v in metrics.items() if k.startswith("medsafety_alerts_total"))
-    gc_pauses = sum(v for k, v in metrics.items() if k.startswith("medsafety_gc_pause_seconds_sum"))
+    alerts = series_total(metrics, "medsafety_alerts_total")
+    gc_pauses = series_total(metrics, "medsafety_gc_pause_seconds_sum")
     print(f"  {patients} patients: monitor {rate:.0f} events/s; baseline again ...", file=progress, flush=True)
     after = run_baseline(broker, topics, total, workdir, timeout, "after")
     baseline = (before + after) / 2
@@ -519,8 +524,8 @@ def print_table(result: dict[str, Any], out: Any) -> None:
           f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms; {lat['late_events']} of {lat['events']} events "
           "late", file=out)
     print(f"ratio (monitor / baseline, {result['throughput_patients']} patients): {result['ratio']:.2f}", file=out)
-    smallest, largest = result["scaling"][0]["patients"], result["scaling"][-1]["patients"]
     if len(result["scaling"]) > 1:  # one census has nothing to be flat against
+        smallest, largest = result["scaling"][0]["patients"], result["scaling"][-1]["patients"]
         print(f"throughput at {largest} patients / at {smallest}: monitor {result['monitor_flatness']:.2f}, "
               f"baseline {result['baseline_flatness']:.2f}; monitor relative to baseline "
               f"{result['flatness_relative_to_baseline']:.2f}", file=out)
@@ -539,9 +544,8 @@ def print_table(result: dict[str, Any], out: Any) -> None:
 
 
 def _share(seconds: float, row: dict[str, Any]) -> float:
-    """``seconds`` as a share of the monitor's run over the row's feed."""
-    run = row["events"] / row["monitor_events_per_s"] if row["monitor_events_per_s"] else 0.0
-    return seconds / run if run else 0.0
+    """``seconds`` as a share of the monitor's run over the row's feed (events / rate)."""
+    return seconds * row["monitor_events_per_s"] / row["events"]
 
 
 def _verdict(target: dict[str, Any]) -> str:
