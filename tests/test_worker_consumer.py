@@ -88,3 +88,18 @@ def test_the_consumer_starts_the_monitor_s_periodic_commit_instead_of_faust_s() 
     started = asyncio.run(tasks())
     assert faust.transport.consumer.Consumer._commit_handler.fun not in started  # noqa: SLF001
     assert "commit_in_windows" in {getattr(fun, "__name__", "") for fun in started}
+
+
+def test_records_wait_for_their_batch_as_raw_bytes_not_as_thousands_of_tracked_objects() -> None:
+    """A poll hands over one batch's worth of records and the inbox holds two batches: every
+    fetched record turned into objects before its batch is walked by each young collection
+    (see create_app), so the rest of a fetch stays in aiokafka's buffer as bytes."""
+    async def build(env: dict[str, str]) -> tuple[int, int]:
+        service = ServiceSettings.from_env(env)
+        app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
+        app.consumer  # noqa: B018 - built on first use, with the inbox
+        client = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001 - what on_start builds
+        return client._max_poll_records, app.inbox.maxsize  # noqa: SLF001
+
+    assert asyncio.run(build({})) == (500, 1000)
+    assert asyncio.run(build({"MEDSAFETY_BATCH_SIZE": "200"})) == (200, 400)
