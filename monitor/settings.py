@@ -134,7 +134,9 @@ class ServiceSettings(BaseModel):
         timedelta(seconds=1),
         description="Live mode only: when a partition is idle this long (wall time), its event time advances by "
         "the wall time elapsed, so deadline alerts still fire on a quiet feed.")
-    batch_size: int = Field(500, ge=1, description="Most records handled per batch.")
+    batch_size: int = Field(500, ge=1, description="Most records handled per batch; also the most a consumer "
+                            "poll hands over, and the inbox holds two batches (the rest of a fetch waits in "
+                            "aiokafka's buffer as bytes, which the garbage collector does not walk).")
     batch_within: float = Field(
         0.01, gt=0, description="Longest a batch waits to fill (s). A backlog fills batches at once; a live "
         "feed's records wait this long at most, so it adds to alert latency.")
