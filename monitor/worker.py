@@ -106,8 +106,8 @@ class MonitorApp(faust.App):
     consumed_topics: frozenset[str] = frozenset()
     #: Records of the monitor's topics as fetched, built with the consumer (in the app's loop).
     inbox: Inbox | None = None
-    #: Records the inbox holds at most (the fetch loop waits beyond it).
-    inbox_size: int = 4096
+    #: Records the inbox holds at most (the fetch loop waits beyond it); set by create_app.
+    inbox_size: int
     #: Per input topic-partition, when the fetch request behind its latest high watermark
     #: was sent (:mod:`monitor.fetch_times`); written by the consumer's thread.
     fetch_sent_at: dict[Any, float]
