@@ -97,9 +97,8 @@ def test_records_wait_for_their_batch_as_raw_bytes_not_as_thousands_of_tracked_o
     async def build(env: dict[str, str]) -> tuple[int, int]:
         service = ServiceSettings.from_env(env)
         app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
-        app.consumer  # noqa: B018 - built on first use, with the inbox
         client = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001 - what on_start builds
-        return client._max_poll_records, app.inbox.maxsize  # noqa: SLF001
+        return client._max_poll_records, app.inbox.maxsize  # noqa: SLF001 - the inbox comes with app.consumer
 
     assert asyncio.run(build({})) == (500, 1000)
     assert asyncio.run(build({"MEDSAFETY_BATCH_SIZE": "200"})) == (200, 400)
