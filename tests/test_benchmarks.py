@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import statistics
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.benchmarks import replay
-from monitor.benchmarks.feed import feed_length, load_feed, patients_feed, scaled_events
+from monitor.benchmarks.feed import census_warmup, feed_length, load_feed, patients_feed, scaled_events
 from monitor.benchmarks.live import QUICK_PATIENTS, LatencyRun, ScaleRow, print_table, report
 from monitor.cli import main as medmon
 from monitor.demo import FEED_PATH
@@ -48,6 +50,28 @@ def test_a_feed_of_given_length_holds_its_census(patients: int) -> None:
     assert len(events) == length
     times = [datetime.fromisoformat(e["occurred_at"]) for e in events]
     assert times == sorted(times)
+    steady = _census(events)[length // 3:]  # past the build-up (a span and a stay)
+    assert 0.8 * patients <= min(steady) and max(steady) <= 1.25 * patients
+    copies = {e["patient"]["id"].rsplit("~", 1)[1] for e in events}
+    assert len(copies) > 12  # copies kept opening past the first span
+
+
+@pytest.mark.parametrize("patients", [100, 300])
+def test_census_warmup_counts_the_events_before_the_census_holds(patients: int) -> None:
+    """The bench times each census after its warm-up: the events before the first copy's
+    last one, over which the census builds up; from there it holds."""
+    source = load_feed(FEED_PATH)
+    warmup = census_warmup(source, patients)
+    events = list(patients_feed(source, patients, 3 * warmup))
+    first_copy_ends = max(datetime.fromisoformat(e["occurred_at"]) for e in events if e["patient"]["id"].endswith("~0"))
+    assert warmup == sum(1 for e in events if datetime.fromisoformat(e["occurred_at"]) < first_copy_ends)
+    census = _census(events)
+    assert statistics.mean(census[:warmup // 4]) < 0.5 * patients  # building up
+    assert 0.9 * patients <= min(census[warmup:]) and max(census[warmup:]) <= 1.1 * patients
+
+
+def _census(events: list[dict[str, Any]]) -> list[int]:
+    """Patients in hospital after each event (admitted by their first event, gone at discharge)."""
     in_hospital: set[str] = set()
     census = []
     for event in events:
@@ -57,10 +81,7 @@ def test_a_feed_of_given_length_holds_its_census(patients: int) -> None:
         else:
             in_hospital.add(patient)
         census.append(len(in_hospital))
-    steady = census[length // 3:]  # past the build-up (a span and a stay)
-    assert 0.8 * patients <= min(steady) and max(steady) <= 1.25 * patients
-    copies = {e["patient"]["id"].rsplit("~", 1)[1] for e in events}
-    assert len(copies) > 12  # copies kept opening past the first span
+    return census
 
 
 def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
@@ -100,7 +121,7 @@ def test_each_row_shows_its_gc_pauses_and_state_writes_against_its_run() -> None
     rows = [_row(1_000, 4_000.0, 4_000.0, gc=0.0, written=70), _row(100_000, 4_000.0, 4_000.0, gc=0.05, written=330)]
     out = io.StringIO()
     print_table(report(rows, _LATENCY, "Tansu"), out)
-    assert ("monitor's census costs: 1000 patients GC pauses 0.00 s (0.0% of its run), 0.07 state writes per event; "
+    assert ("monitor's census costs over the timed events: 1000 patients GC pauses 0.00 s (0.0% of its run), 0.07 state writes per event; "
             "100000 patients GC pauses 0.05 s (20.0% of its run), 0.33 state writes per event") in out.getvalue()
 
 
@@ -162,7 +183,11 @@ def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
     assert result["targets"]["ratio_lowest_row"]["measured"] == min(row["ratio"] for row in rows)
     assert result["targets"]["flatness_relative_to_baseline"]["measured"] == result["flatness_relative_to_baseline"]
     assert result["targets_met"] == all(target["met"] for target in result["targets"].values())
+    source = load_feed(FEED_PATH)
     for row in rows:
+        # timed once the census held: the warm-up went first, and the census is the row's
+        assert row["warmup_events"] == census_warmup(source, row["patients"]) > 0
+        assert 0.8 * row["patients"] <= row["active_patients"] <= 1.25 * row["patients"]
         assert row["baseline_before_events_per_s"] > 0 and row["baseline_after_events_per_s"] > 0
         assert row["baseline_events_per_s"] == pytest.approx(
             (row["baseline_before_events_per_s"] + row["baseline_after_events_per_s"]) / 2, rel=0.01)

@@ -9,7 +9,9 @@ the quick bench's 6,855 events, against 10.5 s with these), and the bench runs t
 twice a row. They bear on joining and failover, not on the per-event path measured.
 
 When it has counted ``--expect`` records it writes the wall times of its first and last
-record to ``--out`` (JSON) and keeps running until terminated.
+record, and where the first came from (topic, partition, offset), to ``--out`` (JSON),
+and keeps running until terminated. It starts where its consumer group's committed
+offsets are (the bench commits them past the feed's warm-up), else at the topics' start.
 
     python -m monitor.benchmarks.baseline_agent --broker HOST:PORT --app-id ID \\
         --topics T1 T2 T3 --expect N --out PATH
@@ -21,6 +23,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -38,13 +41,17 @@ def create_baseline_app(broker: str, app_id: str, topics: list[str], expect: int
     async def count(stream: faust.StreamT) -> None:
         counted = 0
         first = 0.0
+        first_record: list[Any] = []
         async for value in stream:
             json.loads(value)
             counted += 1
             if counted == 1:
                 first = time.time()
+                message = stream.current_event.message  # type: ignore[union-attr]
+                first_record = [message.topic, message.partition, message.offset]
             if counted == expect:
-                out.write_text(json.dumps({"first": first, "last": time.time(), "count": counted}))
+                out.write_text(json.dumps({"first": first, "last": time.time(), "count": counted,
+                                           "first_record": first_record}))
 
     return app
 

@@ -22,15 +22,17 @@ scores and updates tiled over N active patients), it measures:
   phase runs with a small ``--latency-lateness`` (reported in the output); the hold is
   part of the figure, by design.
 
-Every census plays equally many events (by default the largest census's feed: 1,119,069
-events at 100,000 patients), so that the rows do not also differ in run length. The
-census builds up before it holds (:func:`patients_feed`): 1,000 and 10,000 patients are
-full for nearly all of those events (10,000: 9,551 on average), while 100,000 build up
-over the whole row, as they did before (56,769 on average, 91,717 at the end). One span
-of the source at 1,000 patients is 11,509 events, under a second of either consumer's
-time, and both ran faster over that burst than over a long feed of the same census (the
-bare agent 13,230 against 10,078 events/s, the monitor 13,278 against 12,441, in two runs
-on one machine), which made throughput look as if it fell with the census.
+Every census is timed over equally many events (by default the largest census's one-span
+feed: 1,119,069 events at 100,000 patients), so that the rows do not also differ in run
+length, and each once its census holds: the feed's first events build the census up
+(:func:`monitor.benchmarks.feed.census_warmup`: 1,847,272 events at 100,000 patients,
+18,738 at 1,000), the monitor consumes them before its clock starts, and the bare agent
+starts after them. Until stop 29 every row was timed from the feed's start, and the
+100,000-patient row measured a census building up over the whole row (56,769 patients on
+average) with a build-up's mix of events; and one span of the source at 1,000 patients is
+11,509 events, under a second of either consumer's time, over which both ran faster than
+over a long feed of the same census (the bare agent 13,230 against 10,078 events/s, the
+monitor 13,278 against 12,441, in two runs on one machine).
 
 The feed is published before each consumer starts, and each timing starts at the first
 record consumed, so start-up and the group join are excluded. Every phase uses its own
@@ -62,11 +64,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from ..broker import PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
+from ..broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
 from ..settings import RuleSettings, ServiceSettings
-from .feed import feed_length, load_feed, patients_feed
+from .feed import census_warmup, feed_length, load_feed, patients_feed
 
 PARTITIONS = 4
 #: Topics a worker consumes (inputs, re-key, alert actions): one lag gauge per partition each.
@@ -92,7 +95,7 @@ class ScaleRow:
     """One size of the feed: throughputs of both consumers, and the monitor's state."""
 
     patients: int  # asked for
-    events: int
+    events: int  # timed, after ``warmup_events``
     active_patients: int  # the worker's gauge once the feed is processed
     #: The bare agent's throughput at the monitor's time: the mean of its runs just before
     #: and just after the monitor's (see :func:`scale_row`).
@@ -103,14 +106,17 @@ class ScaleRow:
     ratio: float  # monitor / baseline
     state_bytes_per_patient: float
     peak_rss_mb: float
-    alert_records: int
+    alert_records: int  # published while the clock ran (and until the worker caught up)
     #: Where a larger census costs the monitor (the rest is memory locality: see README):
     #: the garbage collector's pauses (``medsafety_gc_pause_seconds``, every generation),
     #: and the patient records written to the changelog (one per changed patient per
-    #: commit, so more per event as the census grows); both from the worker's start until
-    #: it caught up, which is the timed run plus its start-up.
+    #: commit, so more per event as the census grows); both from the clock's start until
+    #: the worker caught up.
     gc_pause_seconds: float
     states_written: int
+    #: Events that built the census up before the clock started (:func:`scale_row`); the
+    #: row's other figures are of the ``events`` after them.
+    warmup_events: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,11 +162,12 @@ def _producer(broker: str) -> KafkaProducer:
 
 
 def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate: float | None = None,
-            newest: dict[tuple[str, int], float] | None = None) -> int:
+            newest: dict[tuple[str, int], float] | None = None, ends: dict[tuple[str, int], int] | None = None) -> int:
     """Publish the feed keyed by patient id; returns the count. Without ``rate`` as fast as
     the broker takes it; with ``rate`` (events/s) paced, each event's times moved so that
     it occurs now. ``newest`` collects the newest event time (Unix s) sent to each
-    topic-partition, from the broker's acknowledgements."""
+    topic-partition, and ``ends`` the offset after the last record written to it, both
+    from the broker's acknowledgements."""
     producer = _producer(broker)
     sent = 0
     started = time.monotonic()
@@ -172,8 +179,10 @@ def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate:
         def record(metadata: Any) -> None:
             key = (metadata.topic, metadata.partition)
             with lock:
-                if occurred > newest.get(key, float("-inf")):  # type: ignore[union-attr]
-                    newest[key] = occurred  # type: ignore[index]
+                if newest is not None and occurred > newest.get(key, float("-inf")):
+                    newest[key] = occurred
+                if ends is not None and metadata.offset >= ends.get(key, 0):
+                    ends[key] = metadata.offset + 1
         return record
 
     try:
@@ -185,7 +194,7 @@ def publish(broker: str, topics: Topics, events: Iterable[dict[str, Any]], rate:
                 event = _occurring_now(event)
             future = producer.send(topics.names[_TOPIC_FOR_TYPE[event["type"]]], key=event["patient"]["id"].encode(),
                                    value=json.dumps(event, separators=(",", ":")).encode())
-            if newest is not None:
+            if newest is not None or ends is not None:
                 future.add_callback(seen(datetime.fromisoformat(event["occurred_at"]).timestamp()))
             sent += 1
         producer.flush()
@@ -213,6 +222,9 @@ def watermarks_reached(metrics: dict[str, float], targets: dict[int, float]) -> 
 #: What :func:`time_consumption` reads while the clock runs.
 PROGRESS_SERIES = ("medsafety_events_processed_total", "medsafety_unwritten_patients",
                    "medsafety_event_time_watermark_seconds")
+#: What a row reports over its timed events alone: read when the clock starts, and again
+#: once the worker caught up, the row's figure being the difference.
+WINDOW_SERIES = ("medsafety_gc_pause_seconds_sum", "medsafety_states_written_total", "medsafety_alerts_total")
 
 
 def _occurring_now(event: dict[str, Any]) -> dict[str, Any]:
@@ -305,50 +317,69 @@ def series_total(metrics: dict[str, float], name: str) -> float:
     return sum(value for series, value in metrics.items() if series.startswith(name))
 
 
-def time_consumption(monitor: MonitorProcess, total: int, watermarks: dict[int, float], timeout: float) -> float:
-    """Events/s from the first event the worker counts as processed until every event is
-    processed, every partition's watermark has reached what the feed allows
-    (:func:`reachable_watermarks`), *and* every state they changed is on the changelog
-    (``unwritten_patients`` back to 0). The worker holds each event until the watermark
-    passes it and writes states once per commit: stopping the clock at the last event
-    processed left that work out, and a short feed could be consumed before its
-    watermark first moved, so that its row measured decoding and holding only (rows of
-    ``active 0, alerts 0``).
+def time_consumption(monitor: MonitorProcess, total: int, watermarks: dict[int, float], timeout: float,
+                     warmup: int = 0) -> tuple[float, dict[str, float]]:
+    """Events/s from the first event the worker counts as processed after the ``warmup``
+    first ones until every event is processed, every partition's watermark has reached
+    what the feed allows (:func:`reachable_watermarks`), *and* every state they changed is
+    on the changelog (``unwritten_patients`` back to 0); and the worker's metrics when the
+    clock started (what the warm-up cost is subtracted from the row's figures). The worker
+    holds each event until the watermark passes it and writes states once per commit:
+    stopping the clock at the last event processed left that work out, and a short feed
+    could be consumed before its watermark first moved, so that its row measured decoding
+    and holding only (rows of ``active 0, alerts 0``).
 
-    Polls the metrics: finely while waiting for the first batch and near the end, coarsely
-    in between (a scrape costs the worker a little)."""
+    Polls the metrics: finely near the start and the end, coarsely in between (a scrape
+    costs the worker a little)."""
     deadline = time.monotonic() + timeout
+    polled_at, count = time.perf_counter(), 0.0
     while True:
-        first_count, _ = monitor.processed()
-        if first_count > 0:
-            first_at = time.perf_counter()
+        previous_at, previous = polled_at, count
+        count, _ = monitor.processed()
+        polled_at = time.perf_counter()
+        if count > warmup:
+            first_at, first_count = polled_at, count
+            started = monitor.metrics(WINDOW_SERIES)
             break
         if time.monotonic() > deadline or monitor.process.poll() is not None:
-            raise RuntimeError("the worker consumed nothing")
-        time.sleep(0.01)  # polling for the first record consumed
-    count, metrics = first_count, {}
+            raise RuntimeError(f"the worker processed {count:.0f} of the {warmup} warm-up events")
+        time.sleep(_poll_interval(warmup - count, count - previous, polled_at - previous_at))
+    metrics: dict[str, float] = {}
     while count < total or metrics.get("medsafety_unwritten_patients", 1) != 0 \
             or not watermarks_reached(metrics, watermarks):
         if time.monotonic() > deadline or monitor.process.poll() is not None:
             raise RuntimeError(f"the worker processed {count:.0f} of {total} events")
-        elapsed = time.perf_counter() - first_at
-        rate = (count - first_count) / elapsed if elapsed > 0 and count > first_count else 0.0
-        remaining = (total - count) / rate if rate else 1.0
-        time.sleep(0.01 if remaining < 0.3 else min(0.5, remaining / 4))  # polling progress
+        time.sleep(_poll_interval(total - count, count - first_count, time.perf_counter() - first_at))
         count, metrics = monitor.processed()
     elapsed = time.perf_counter() - first_at
-    return (total - first_count) / elapsed if elapsed > 0 else float("inf")
+    return ((total - first_count) / elapsed if elapsed > 0 else float("inf")), started
 
 
-def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout: float, run: str) -> float:
-    """Events/s of the bare faust agent over the feed already on ``topics``; ``run`` names
+def _poll_interval(remaining: float, done: float, seconds: float) -> float:
+    """How long to wait before the next scrape: 10 ms when ``remaining`` events are under
+    0.3 s away at the pace of ``done`` events in ``seconds`` (or the pace is not known
+    yet), else a quarter of the time left, at most 0.5 s."""
+    rate = done / seconds if seconds > 0 and done > 0 else 0.0
+    if not rate:
+        return 0.01
+    left = remaining / rate
+    return 0.01 if left < 0.3 else min(0.5, left / 4)
+
+
+def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout: float, run: str,
+                 start: dict[tuple[str, int], int] | None = None) -> float:
+    """Events/s of the bare faust agent over the ``total`` records on ``topics`` from
+    ``start`` (offset of each topic-partition; else the topics' start); ``run`` names
     its consumer group, and must differ between a row's runs: a group that has already
     committed offsets would resume from them, not from the feed's start."""
+    group = f"{topics.app_id}-baseline-{run}"
+    if start:
+        start_group_at(broker, group, start)
     out = workdir / f"baseline-{topics.app_id}-{run}.json"
     log = workdir / f"baseline-{topics.app_id}-{run}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")}
     process = subprocess.Popen([sys.executable, "-m", "monitor.benchmarks.baseline_agent", "--broker", broker,
-                                "--app-id", f"{topics.app_id}-baseline-{run}", "--topics", *topics.inputs,
+                                "--app-id", group, "--topics", *topics.inputs,
                                 "--expect", str(total), "--out", str(out)],
                                env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     try:
@@ -361,8 +392,25 @@ def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout
         result = json.loads(out.read_text())
     finally:
         stop_process(process)
+    topic, partition, offset = result["first_record"]
+    if offset < (start or {}).get((topic, partition), 0):
+        raise RuntimeError(f"baseline agent started at {topic}[{partition}] offset {offset}, before the timed events "
+                           f"(from {start[(topic, partition)]}): its group's committed offsets were not used")  # type: ignore[index]
     elapsed = result["last"] - result["first"]
     return (result["count"] - 1) / elapsed if elapsed > 0 else float("inf")
+
+
+def start_group_at(broker: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit ``offsets`` for consumer group ``group`` before any member has joined it: its
+    first consumer starts from them (faust seeks to its group's committed offsets), as
+    ``kafka-consumer-groups --reset-offsets`` would have it."""
+    consumer = KafkaConsumer(bootstrap_servers=broker, api_version=KAFKA_API_VERSION, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                         for (topic, partition), offset in offsets.items()})
+    finally:
+        consumer.close()
 
 
 def state_bytes_per_patient(broker: str, topics: Topics) -> tuple[float, int]:
@@ -379,10 +427,16 @@ def state_bytes_per_patient(broker: str, topics: Topics) -> tuple[float, int]:
 
 
 # -- phases ----------------------------------------------------------------------------------
-def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: int | None, workdir: Path,
+def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: int, workdir: Path,
               progress: Any) -> ScaleRow:
-    """One census: ``patients`` active at once, over ``events`` events (None: one span of
-    the source's event time, see :func:`patients_feed`).
+    """One census: ``patients`` active at once, timed over ``events`` events once the
+    census holds.
+
+    The feed's first :func:`census_warmup` events build the census up. The monitor
+    consumes them before its clock starts (they leave it the state, the deadlines and the
+    changelog of a full census); the bare agent, which keeps no state, starts after them.
+    Timed from the feed's start, the largest census was a build-up's: at 100,000 patients
+    56,769 on average, with a build-up's mix of events (see :func:`census_warmup`).
 
     The bare agent runs twice, just before and just after the monitor, and the ratio is
     the monitor's throughput over the mean of the two. On a shared VM the machine's speed
@@ -395,32 +449,40 @@ def scale_row(broker: str, source: list[dict[str, Any]], patients: int, events: 
     ensure_topics(broker, [*topics.inputs, topics.names["rekey"], topics.names["alerts"], topics.names["dlq"]],
                   PARTITIONS)
     newest: dict[tuple[str, int], float] = {}
-    total = publish(broker, topics, patients_feed(source, patients, events), newest=newest)
+    timed_from: dict[tuple[str, int], int] = {}
+    warmup = census_warmup(source, patients)
+    feed = patients_feed(source, patients, warmup + events)
+    warmup = publish(broker, topics, islice(feed, warmup), newest=newest, ends=timed_from)
+    total = publish(broker, topics, feed, newest=newest)
     watermarks = reachable_watermarks(newest, RuleSettings.from_env({}).allowed_lateness.total_seconds())
-    timeout = 120 + total / 200  # a generous floor of 200 events/s
-    print(f"  {patients} patients: {total} events published; baseline ...", file=progress, flush=True)
-    before = run_baseline(broker, topics, total, workdir, timeout, "before")
+    timeout = 120 + (warmup + total) / 200  # a generous floor of 200 events/s
+    print(f"  {patients} patients: {warmup} warm-up and {total} timed events published; baseline ...",
+          file=progress, flush=True)
+    before = run_baseline(broker, topics, total, workdir, timeout, "before", start=timed_from)
     print(f"  {patients} patients: baseline {before:.0f} events/s; monitor ...", file=progress, flush=True)
     monitor = MonitorProcess(topics.worker_env(broker), workdir / f"worker-{topics.app_id}.log")
     try:
-        rate = time_consumption(monitor, total, watermarks, timeout)
+        rate, started = time_consumption(monitor, warmup + total, watermarks, timeout, warmup=warmup)
         metrics = monitor.caught_up()
         rss = peak_rss_mb(monitor.process.pid)
     finally:
         monitor.stop()  # a clean stop flushes the producer: the changelog is complete
     state, _keys = state_bytes_per_patient(broker, topics)
-    alerts = series_total(metrics, "medsafety_alerts_total")
-    gc_pauses = series_total(metrics, "medsafety_gc_pause_seconds_sum")
+
+    def timed(name: str) -> float:
+        return series_total(metrics, name) - series_total(started, name)
+
     print(f"  {patients} patients: monitor {rate:.0f} events/s; baseline again ...", file=progress, flush=True)
-    after = run_baseline(broker, topics, total, workdir, timeout, "after")
+    after = run_baseline(broker, topics, total, workdir, timeout, "after", start=timed_from)
     baseline = (before + after) / 2
     print(f"  {patients} patients: baseline {after:.0f} events/s", file=progress, flush=True)
     return ScaleRow(patients=patients, events=total, active_patients=int(metrics.get("medsafety_active_patients", 0)),
                     baseline_events_per_s=round(baseline, 1), baseline_before_events_per_s=round(before, 1),
                     baseline_after_events_per_s=round(after, 1), monitor_events_per_s=round(rate, 1),
                     ratio=round(rate / baseline, 4), state_bytes_per_patient=round(state, 1),
-                    peak_rss_mb=round(rss, 1), alert_records=int(alerts), gc_pause_seconds=round(gc_pauses, 2),
-                    states_written=int(metrics.get("medsafety_states_written_total", 0)))
+                    peak_rss_mb=round(rss, 1), alert_records=int(timed("medsafety_alerts_total")),
+                    gc_pause_seconds=round(timed("medsafety_gc_pause_seconds_sum"), 2),
+                    states_written=int(timed("medsafety_states_written_total")), warmup_events=warmup)
 
 
 def latency_run(broker: str, source: list[dict[str, Any]], rate: float, seconds: float, lateness: float,
@@ -511,10 +573,10 @@ def judge_targets(rows: list[ScaleRow], latency: LatencyRun, relative_flatness: 
 def print_table(result: dict[str, Any], out: Any) -> None:
     print(f"medmon bench on {result['broker']} ({result['cpus']} CPUs, {result['cpu_model']}, "
           f"Python {result['python']})", file=out)
-    print(f"{'patients':>9} {'events':>9} {'active':>8} {'baseline ev/s':>14} {'monitor ev/s':>13} {'ratio':>6} "
-          f"{'state B/patient':>16} {'peak RSS MB':>12} {'alerts':>7}", file=out)
+    print(f"{'patients':>9} {'warm-up':>9} {'events':>9} {'active':>8} {'baseline ev/s':>14} {'monitor ev/s':>13} "
+          f"{'ratio':>6} {'state B/patient':>16} {'peak RSS MB':>12} {'alerts':>7}", file=out)
     for row in result["scaling"]:
-        print(f"{row['patients']:>9} {row['events']:>9} {row['active_patients']:>8} "
+        print(f"{row['patients']:>9} {row['warmup_events']:>9} {row['events']:>9} {row['active_patients']:>8} "
               f"{row['baseline_events_per_s']:>14.0f} {row['monitor_events_per_s']:>13.0f} {row['ratio']:>6.2f} "
               f"{row['state_bytes_per_patient']:>16.0f} {row['peak_rss_mb']:>12.1f} {row['alert_records']:>7}",
               file=out)
@@ -532,7 +594,7 @@ def print_table(result: dict[str, Any], out: Any) -> None:
     print("bare agent just before / after the monitor, events/s: " + "; ".join(
         f"{row['patients']} patients {row['baseline_before_events_per_s']:.0f} / {row['baseline_after_events_per_s']:.0f}"
         for row in result["scaling"]), file=out)
-    print("monitor's census costs: " + "; ".join(
+    print("monitor's census costs over the timed events: " + "; ".join(
         f"{row['patients']} patients GC pauses {row['gc_pause_seconds']:.2f} s "
         f"({_share(row['gc_pause_seconds'], row):.1%} of its run), "
         f"{row['states_written'] / row['events']:.2f} state writes per event"
