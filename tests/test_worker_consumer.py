@@ -98,7 +98,10 @@ def test_records_wait_for_their_batch_as_raw_bytes_not_as_thousands_of_tracked_o
         service = ServiceSettings.from_env(env)
         app = create_app(service, ClinicalRules.from_settings(RuleSettings.from_env({})), Metrics(), "127.0.0.1:1")
         client = app.consumer._thread._create_worker_consumer(app.transport)  # noqa: SLF001 - what on_start builds
-        return client._max_poll_records, app.inbox.maxsize  # noqa: SLF001 - the inbox comes with app.consumer
+        try:
+            return client._max_poll_records, app.inbox.maxsize  # noqa: SLF001 - the inbox comes with app.consumer
+        finally:
+            await client.stop()  # never started, but it opened a client: unclosed, it warned at exit
 
     assert asyncio.run(build({})) == (500, 1000)
     assert asyncio.run(build({"MEDSAFETY_BATCH_SIZE": "200"})) == (200, 400)
