@@ -183,9 +183,9 @@ def census_warmup(source: list[dict[str, Any]], patients: int) -> int:
     ``patients`` from then on. Before that it builds up, and the mix is a build-up's: at
     100,000 patients the first 1,119,069 events held about a third more new orders and a
     quarter fewer discontinuations than the 1,120,500 after the first 1,867,500 (537,517
-    against 408,042; 20,249 against 28,067). A benchmark that compares censuses times each after its warm-up (1,847,272
-    events at 100,000 patients, 18,738 at 1,000), so that the rows differ in the census
-    alone."""
+    against 408,042; 20,249 against 28,067). A benchmark that compares censuses times each
+    after its warm-up (1,847,272 events at 100,000 patients, 18,738 at 1,000), so that the
+    rows differ in the census alone."""
     if not source:
         return 0
     closed = _closed_stays(source)

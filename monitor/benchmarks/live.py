@@ -35,7 +35,7 @@ over a long feed of the same census (the bare agent 13,230 against 10,078 events
 monitor 13,278 against 12,441, in two runs on one machine).
 
 The feed is published before each consumer starts, and each timing starts at the first
-record consumed, so start-up and the group join are excluded. Every phase uses its own
+timed record consumed, so start-up, the group join and the warm-up are excluded. Every phase uses its own
 namespaced topics. Throughputs are compared as a ratio measured in the same run, never
 as absolute numbers, and every run judges issue 6's targets (:func:`judge_targets`).
 
