@@ -96,7 +96,7 @@ def test_replay_benchmark_reports_sane_fields(tmp_path: Path) -> None:
 def _row(patients: int, baseline: float, monitor: float, state: float = 1_000.0, gc: float = 0.1,
          written: int = 100) -> ScaleRow:
     return ScaleRow(patients, 1_000, patients, baseline, baseline * 0.95, baseline * 1.05, monitor,
-                    monitor / baseline, state, 400.0, 10, gc, written)
+                    monitor / baseline, state, 400.0, 10, gc, written, 100)
 
 
 _LATENCY = LatencyRun(1_000.0, 2_000, 100.0, 105, 165.0, 240.0, 290.0, 1)

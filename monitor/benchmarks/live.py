@@ -116,7 +116,7 @@ class ScaleRow:
     states_written: int
     #: Events that built the census up before the clock started (:func:`scale_row`); the
     #: row's other figures are of the ``events`` after them.
-    warmup_events: int = 0
+    warmup_events: int
 
 
 @dataclass(frozen=True)
@@ -393,9 +393,10 @@ def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout
     finally:
         stop_process(process)
     topic, partition, offset = result["first_record"]
-    if offset < (start or {}).get((topic, partition), 0):
+    timed_from = (start or {}).get((topic, partition), 0)
+    if offset < timed_from:
         raise RuntimeError(f"baseline agent started at {topic}[{partition}] offset {offset}, before the timed events "
-                           f"(from {start[(topic, partition)]}): its group's committed offsets were not used")  # type: ignore[index]
+                           f"(from {timed_from}): its group's committed offsets were not used")
     elapsed = result["last"] - result["first"]
     return (result["count"] - 1) / elapsed if elapsed > 0 else float("inf")
 
