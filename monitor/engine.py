@@ -23,7 +23,6 @@ import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import MutableMapping
 
@@ -33,7 +32,6 @@ from .clinical.context import ClinicalRules
 from .clinical.patient import PatientProcessor
 from .clinical.state import NEVER, ActiveOrders, PatientState
 from .events import AlertAction, AnyEvent, event_order_key
-from .reorder import ReorderBuffer
 
 #: How often (event time) idle patient states are swept out.
 _SWEEP_EVERY = 24 * 3600.0
@@ -84,7 +82,7 @@ class Engine:
         #: which input topics are still behind).
         self._watermark_from_input = watermark_from_input
         self._idle_ttl = rules.settings.patient_idle_ttl.total_seconds()
-        self._held = ReorderBuffer()
+        self._held: list[tuple[object, ...]] = []
         #: patient id -> event id -> (event, its input record if the caller gave it), for every
         #: held event (dedup, and persistence: a live worker stores the records as they came).
         self._held_by_patient: dict[str, dict[str, tuple[AnyEvent, bytes | None]]] = {}
@@ -105,12 +103,10 @@ class Engine:
         self.touched: set[str] = set()
 
     # -- input ----------------------------------------------------------------------------
-    def submit(self, event: AnyEvent, record: bytes | None = None, lane: Hashable = None) -> list[AlertRecord]:
+    def submit(self, event: AnyEvent, record: bytes | None = None) -> list[AlertRecord]:
         """Accept one validated event; returns the alert records it (or time) caused.
         ``record``: the event's input record, kept with it while it is held (see
-        :meth:`held_records`); a duplicate's record never replaces the first one. ``lane``:
-        where the event came from (the live worker's input topic), whose events usually
-        come in time order (see :mod:`monitor.reorder`); it changes nothing but speed."""
+        :meth:`held_records`); a duplicate's record never replaces the first one."""
         self.stats.received[event.type] += 1
         if isinstance(event, AlertAction):
             return self._act(event)
@@ -128,7 +124,7 @@ class Engine:
         # The event time as a float first (release compares it with the watermark), then the
         # sort key with the time as integer microseconds: ties on the float (events of the
         # same instant) then compare integers, not aware datetimes.
-        self._held.push((occurred, *order_key, next(self._seq), event), lane)
+        heapq.heappush(self._held, (occurred, *order_key, next(self._seq), event))
         self._held_by_patient.setdefault(patient_id, {})[event.event_id] = (event, record)
         self.touched.add(patient_id)  # a durable store keeps held events too
         if occurred > self.max_event_time:
@@ -204,8 +200,9 @@ class Engine:
     def _release(self, until: float) -> list[AlertRecord]:
         """Apply the held events that occurred at ``until`` or before, in order."""
         records: list[AlertRecord] = []
-        held_by_patient, process = self._held_by_patient, self._process
-        for entry in self._held.release(until):
+        held, held_by_patient, process = self._held, self._held_by_patient, self._process
+        while held and held[0][0] <= until:
+            entry = heapq.heappop(held)
             event = entry[-1]
             patient_id = event.patient.id
             patient_held = held_by_patient[patient_id]

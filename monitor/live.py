@@ -316,8 +316,7 @@ class LiveProcessor:
                                                        record.timestamp)
                 before = (engine.stats.duplicates, engine.stats.late, engine.stats.unmonitored_orders)
                 self._remember_trigger(result.event_id, record.timestamp)
-                records = engine.submit(result, record.value if len(record.value) <= _RAW_HELD_LIMIT else None,
-                                        record.topic)
+                records = engine.submit(result, record.value if len(record.value) <= _RAW_HELD_LIMIT else None)
                 self._processed_in_batch[result.type] += 1
                 self._count_engine_deltas(engine, before)
                 out.alerts.extend(self._outgoing(records))
