@@ -296,7 +296,8 @@ def _demo_live(args: argparse.Namespace) -> int:
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         env["MEDSAFETY_BROKER_URL"] = broker.url
         worker_log = workdir / "worker.log"
-        worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
+        # in the demo's directory, where faust makes its data directory (not the user's)
+        worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, cwd=workdir,
                                   stdout=subprocess.DEVNULL, stderr=worker_log.open("wb"))
         queue = None
         try:
@@ -304,7 +305,7 @@ def _demo_live(args: argparse.Namespace) -> int:
             print(f"medsafety demo: embedded broker {broker.url}; {metrics_line.split('metrics ', 1)[1]}")
             queue_env, user, password = _demo_queue_credentials(env, workdir)
             queue_log = workdir / "queue.log"
-            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env,
+            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env, cwd=workdir,
                                      stdout=subprocess.DEVNULL, stderr=queue_log.open("wb"))
             queue_line = _wait_for_line(queue_log, "medsafety queue: http", queue)
             print(f"pharmacist queue: {queue_line.split('medsafety queue: ', 1)[1].split(' ', 1)[0]} "

@@ -161,10 +161,15 @@ def test_every_target_is_judged_and_one_miss_fails_the_run() -> None:
 
 
 @pytest.mark.integration
-def test_live_bench_quick_reports_sane_fields(tmp_path: Path) -> None:
-    """``medmon bench --quick`` on the embedded broker: every field present and coherent."""
+def test_live_bench_quick_reports_sane_fields(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``medmon bench --quick`` on the embedded broker: every field present and coherent,
+    and nothing left behind where it ran (its workers' faust data directories included)."""
     out = tmp_path / "bench.json"
+    where_it_ran = tmp_path / "cwd"
+    where_it_ran.mkdir()
+    monkeypatch.chdir(where_it_ran)
     assert medmon(["bench", "--quick", "--json", str(out)]) == 0
+    assert sorted(path.name for path in where_it_ran.iterdir()) == []
     result = json.loads(out.read_text())
     assert result["baseline_events_per_s"] > 0 and result["monitor_events_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["monitor_events_per_s"] / result["baseline_events_per_s"], rel=0.01)

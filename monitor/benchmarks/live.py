@@ -255,7 +255,9 @@ class MonitorProcess:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
+        # in the bench's directory: faust makes its data directory (``<app id>-data``) in
+        # the working directory, one per row and run, which the bench removes with the rest
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, cwd=log.parent,
                                         stdout=subprocess.DEVNULL, stderr=log.open("wb"))
         deadline = time.monotonic() + 60
         while True:
@@ -381,7 +383,7 @@ def run_baseline(broker: str, topics: Topics, total: int, workdir: Path, timeout
     process = subprocess.Popen([sys.executable, "-m", "monitor.benchmarks.baseline_agent", "--broker", broker,
                                 "--app-id", group, "--topics", *topics.inputs,
                                 "--expect", str(total), "--out", str(out)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     try:
         deadline = time.monotonic() + timeout
         while not out.exists():

@@ -41,7 +41,7 @@ class Worker:
 
     def start(self, timeout: float = 60, loglevel: str = "info") -> "Worker":
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
-                                        env=self.env,
+                                        env=self.env, cwd=self.log.parent,  # faust's data directory goes there
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
         self.metrics_url = wait_for_output(self.process, self.log, r"metrics (http://\S+/metrics)", timeout,
                                            "worker").group(1)
