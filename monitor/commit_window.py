@@ -4,8 +4,8 @@ Each commit first writes every patient changed since the one before (:mod:`monit
 once however often it changed, so the commits' spacing sets how many state records a backlog
 writes. A window closes after ``COMMIT_EVERY`` records or ``COMMIT_INTERVAL`` seconds. faust
 0.15 counts the two apart: its periodic commit keeps its own phase, and its records count is
-reset only by itself. Near the rate where the two meet (300,000 records in 30 s: the
-defaults, at 10,000 events/s), each periodic commit came a few seconds after a records-count
+reset only by itself. Near the rate where the two meet (300,000 records in 30 s, the
+defaults then, at 10,000 events/s), each periodic commit came a few seconds after a records-count
 one: at 1,000 patients, 3 of the 7 commits of a 1.1 M-event backlog came 1-7 s after another,
 and wrote again every patient changed in between. Here every commit (the periodic one, a
 records count, the end of a backlog, a revocation, a stop) opens the next window when it

@@ -67,10 +67,10 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
         for answer in (False, True):
             answers.append(answer)
             app.commit_window.records, consumer._n_acked = 1234, 99  # noqa: SLF001 - faust's count
-            app.commit_window.opened_at -= 20
+            app.commit_window.opened_at -= service.commit_interval * 2 / 3  # most of the window gone
             committed = await consumer._commit_offsets({}, True)  # noqa: SLF001 - where every commit path ends
             seen.append((committed, app.commit_window.records, consumer._n_acked,  # noqa: SLF001
-                         app.commit_window.seconds_left() > 29))
+                         app.commit_window.seconds_left() > service.commit_interval - 1))
         assert written == [True, True]  # the states were written before each attempt
         return seen
 
