@@ -90,6 +90,9 @@ def test_compose_commands_are_valid_medmon_invocations_and_secrets_come_from_the
     assert parser.parse_args(cmd).command == "worker"
     assert "COPY monitor/demo/feed.ndjson /app/demo/feed.ndjson" in dockerfile  # what demo-feed replays
     assert re.search(r"^USER medsafety$", dockerfile, re.M)  # not root
+    # whose working directory is its own: the worker makes faust's data directory there
+    assert re.search(r"^RUN useradd .*--create-home --home-dir /app medsafety$", dockerfile, re.M)
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.M)
     password = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password)
 
