@@ -296,8 +296,7 @@ def _demo_live(args: argparse.Namespace) -> int:
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         env["MEDSAFETY_BROKER_URL"] = broker.url
         worker_log = workdir / "worker.log"
-        # in the demo's directory, where faust makes its data directory (not the user's)
-        worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, cwd=workdir,
+        worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
                                   stdout=subprocess.DEVNULL, stderr=worker_log.open("wb"))
         queue = None
         try:
@@ -305,7 +304,7 @@ def _demo_live(args: argparse.Namespace) -> int:
             print(f"medsafety demo: embedded broker {broker.url}; {metrics_line.split('metrics ', 1)[1]}")
             queue_env, user, password = _demo_queue_credentials(env, workdir)
             queue_log = workdir / "queue.log"
-            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env, cwd=workdir,
+            queue = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=queue_env,
                                      stdout=subprocess.DEVNULL, stderr=queue_log.open("wb"))
             queue_line = _wait_for_line(queue_log, "medsafety queue: http", queue)
             print(f"pharmacist queue: {queue_line.split('medsafety queue: ', 1)[1].split(' ', 1)[0]} "
