@@ -33,7 +33,6 @@ class Gateway:
 
     def start(self, timeout: float = 60) -> "Gateway":
         self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "gateway"], env=self.env,
-                                        cwd=self.log.parent,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
         match = wait_for_output(self.process, self.log, r"mllp (\S+):(\d+), .* metrics (http://\S+/metrics)",
                                 timeout, "gateway")

@@ -62,7 +62,7 @@ class QueueProcess:
         self.env = dict(worker.env, MEDSAFETY_QUEUE_USERS_FILE=str(users), MEDSAFETY_QUEUE_TOKEN=TOKEN,
                         MEDSAFETY_QUEUE_PORT="0")
         self.log = tmp / "queue.log"
-        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=self.env, cwd=tmp,
+        self.process = subprocess.Popen([sys.executable, "-m", "monitor.cli", "queue"], env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
         self.url = ""
         deadline = time.monotonic() + 60
