@@ -123,6 +123,12 @@ class MonitorApp(faust.App):
         self.seek_barrier = SeekBarrier()
         super().__init__(*args, **kwargs)
 
+    def _create_directories(self) -> None:
+        """faust makes its data directory with ``mkdir`` alone; a configured one
+        (ServiceSettings.data_dir, e.g. /var/lib/medsafety/worker) may need its parents."""
+        self.conf.datadir.mkdir(parents=True, exist_ok=True)
+        super()._create_directories()
+
     def _new_consumer(self) -> Any:
         consumer = super()._new_consumer()
         listed_highwaters = consumer.highwaters
@@ -324,6 +330,8 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
         service.app_id,
         broker=faust_broker(broker_url),
         store="memory://",
+        # faust's "{conf.name}-data" resolves against the working directory at start-up.
+        **({"datadir": service.data_dir} if service.data_dir else {}),
         topic_partitions=service.partitions,
         topic_replication_factor=service.replication_factor,
         key_serializer="raw",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import faust.transport.consumer
 
@@ -105,3 +106,19 @@ def test_records_wait_for_their_batch_as_raw_bytes_not_as_thousands_of_tracked_o
 
     assert asyncio.run(build({})) == (500, 1000)
     assert asyncio.run(build({"MEDSAFETY_BATCH_SIZE": "200"})) == (200, 400)
+
+
+def test_faust_data_goes_to_the_configured_directory_made_with_its_parents(tmp_path, monkeypatch) -> None:
+    """faust puts '<app id>-data' in the working directory; DATA_DIR moves it, so a worker
+    started from a read-only or shared directory writes nothing there."""
+    monkeypatch.chdir(tmp_path)
+    rules = ClinicalRules.from_settings(RuleSettings.from_env({}))
+    default = create_app(ServiceSettings.from_env({}), rules, Metrics(), "127.0.0.1:1")
+    assert default.conf.datadir == Path("medsafety-data")
+
+    target = tmp_path / "var" / "lib" / "medsafety"
+    app = create_app(ServiceSettings.from_env({"MEDSAFETY_DATA_DIR": str(target), "MEDSAFETY_APP_ID": "other"}),
+                     rules, Metrics(), "127.0.0.1:1")
+    app._create_directories()  # noqa: SLF001 - what faust's on_first_start runs
+    assert target.is_dir() and app.conf.appdir.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]  # nothing in the working directory
