@@ -7,9 +7,9 @@ COPY schemas ./schemas
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM python:3.11-slim
-# /app is the user's own: faust makes its data directory (<app id>-data, or
-# MEDSAFETY_DATA_DIR) in the working directory when the worker starts, and a root-owned
-# /app failed that with PermissionError
+# /app is the user's own: faust makes its data directory (<app id>-data) in the working
+# directory when the worker starts (MEDSAFETY_DATA_DIR puts it elsewhere), and a
+# root-owned /app failed that with PermissionError
 RUN useradd --system --uid 10001 --create-home --home-dir /app medsafety
 WORKDIR /app
 COPY --from=build /wheels /wheels

@@ -127,9 +127,9 @@ class ServiceSettings(BaseModel):
     dead_letter_topic: str = Field("medsafety.dead-letter", description="Output: rejected input with its reason.")
     data_dir: str | None = Field(
         None, description="Directory of the worker's faust data (faust's datadir; with the in-memory store it "
-        "holds only faust's version directory, the patients live in the changelog). Default: '<APP_ID>-data' in "
-        "the working directory, as faust does. Set it where the working directory is not writable (a read-only "
-        "container root) or is shared by several workers.")
+        "holds only faust's empty version and table directories; the patients live in the changelog), made with "
+        "its parents. Default: '<APP_ID>-data' in the working directory, as faust does. Set it where the working "
+        "directory is not writable (a read-only container root).")
     partitions: int = Field(4, ge=1, description="Partitions of topics the monitor creates (inputs co-partitioned).")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics the monitor creates.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: any free port).")
