@@ -16,9 +16,7 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY monitor/demo/feed.ndjson /app/demo/feed.ndjson
 USER medsafety
-# transparent huge pages for what Python hands to malloc (monitor/allocator.py)
-ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
-    MEDSAFETY_METRICS_HOST=0.0.0.0 \
+ENV MEDSAFETY_METRICS_HOST=0.0.0.0 \
     MEDSAFETY_METRICS_PORT=9464 \
     PYTHONUNBUFFERED=1
 EXPOSE 9464

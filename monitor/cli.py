@@ -285,15 +285,13 @@ def _demo_live(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .allocator import worker_environment
     from .broker import EmbeddedBroker
     from .demo import FEED_PATH
     from .publisher import publish_files, read_alerts
     from .settings import ServiceSettings
 
     workdir = Path(tempfile.mkdtemp(prefix="medsafety-demo-"))
-    env = worker_environment(os.environ)
-    env.setdefault("MEDSAFETY_ALLOWED_LATENESS", "PT2S")
+    env = dict(os.environ, MEDSAFETY_ALLOWED_LATENESS=os.environ.get("MEDSAFETY_ALLOWED_LATENESS", "PT2S"))
     env.pop("MEDSAFETY_BROKER_URL", None)
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
         env["MEDSAFETY_BROKER_URL"] = broker.url

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.allocator import HUGE_PAGES_TUNABLE
 from monitor.cli import _parser
 from monitor.settings import ServiceSettings
 
@@ -94,8 +93,6 @@ def test_compose_commands_are_valid_medmon_invocations_and_secrets_come_from_the
     # whose working directory is its own: the worker makes faust's data directory there
     assert re.search(r"^RUN useradd .*--create-home --home-dir /app medsafety$", dockerfile, re.M)
     assert re.search(r"^WORKDIR /app$", dockerfile, re.M)
-    # the worker's allocator tunable, as the bench and the demo start it (monitor/allocator.py)
-    assert re.search(rf"^ENV GLIBC_TUNABLES={re.escape(HUGE_PAGES_TUNABLE)} \\$", dockerfile, re.M)
     password = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
     assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password)
 

@@ -110,7 +110,7 @@ def test_records_wait_for_their_batch_as_raw_bytes_not_as_thousands_of_tracked_o
 
 def test_faust_data_goes_to_the_configured_directory_made_with_its_parents(tmp_path, monkeypatch) -> None:
     """faust puts '<app id>-data' in the working directory; DATA_DIR moves it, so a worker
-    started from a read-only or shared directory writes nothing there."""
+    started from a read-only directory writes nothing there."""
     monkeypatch.chdir(tmp_path)
     rules = ClinicalRules.from_settings(RuleSettings.from_env({}))
     default = create_app(ServiceSettings.from_env({}), rules, Metrics(), "127.0.0.1:1")

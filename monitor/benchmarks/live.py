@@ -67,7 +67,6 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from ..allocator import worker_environment
 from ..broker import KAFKA_API_VERSION, PRODUCER_OPTIONS, EmbeddedBroker, ensure_topics, read_to_end, stop_process
 from ..settings import RuleSettings, ServiceSettings
 from .feed import census_warmup, feed_length, load_feed, patients_feed
@@ -145,8 +144,7 @@ class Topics:
         return [self.names["rx"], self.names["pain"], self.names["adt"]]
 
     def worker_env(self, broker: str, **settings: str) -> dict[str, str]:
-        # the worker as the container image runs it (monitor.allocator); the bare agent as faust's
-        env = worker_environment({k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSAFETY_")}
         env.update(MEDSAFETY_BROKER_URL=broker, MEDSAFETY_APP_ID=self.app_id, MEDSAFETY_METRICS_PORT="0",
                    MEDSAFETY_PARTITIONS=str(PARTITIONS), MEDSAFETY_RX_TOPIC=self.names["rx"],
                    MEDSAFETY_PAIN_TOPIC=self.names["pain"], MEDSAFETY_PATIENT_TOPIC=self.names["adt"],
