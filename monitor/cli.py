@@ -182,7 +182,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .broker import check_copartitioned, ensure_topics
     from .kafka_clients import security_options
     from .health import Health, serve
-    from .gc_tuning import tune_garbage_collector
+    from .gc_tuning import HeapSettler, tune_garbage_collector
     from .metrics import Metrics
     from .settings import ServiceSettings
     from .worker import create_app, run_worker
@@ -203,6 +203,7 @@ def _worker(args: argparse.Namespace) -> int:
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
     app = create_app(service, rules, metrics, url, health)
     tune_garbage_collector(metrics.gc_pauses)
+    app.after_commit = HeapSettler().committed  # type: ignore[attr-defined]
     run_worker(app, loglevel=args.loglevel)
     return 0
 

@@ -99,6 +99,9 @@ class MonitorApp(faust.App):
     #: Awaited before every offset commit, after faust chose the offsets; False: do not
     #: commit (see create_app).
     before_commit: Callable[[], Awaitable[bool]] | None = None
+    #: Called after every successful offset commit: the worker process's
+    #: :class:`monitor.gc_tuning.HeapSettler` (None in a process that did not tune its collector).
+    after_commit: Callable[[], None] | None = None
     #: The consumer's fetch wait (ms): ServiceSettings.fetch_max_wait, where faust fixes 1500.
     fetch_max_wait_ms: int = 1500
     #: The monitor's topics: rewound to their beginning after a rebalance when uncommitted,
@@ -157,6 +160,8 @@ class MonitorApp(faust.App):
             if committed:  # any commit opens the next window (monitor.commit_window)
                 app.commit_window.committed(window)
                 consumer._n_acked = max(0, consumer._n_acked - acked)  # noqa: SLF001
+                if app.after_commit is not None:
+                    app.after_commit()
             return committed
 
         consumer._commit_offsets = commit_offsets_after_hook  # noqa: SLF001
@@ -378,7 +383,7 @@ def create_app(service: ServiceSettings, rules: ClinicalRules, metrics: Metrics,
     # batch is a few objects the collector tracks (aiokafka's record, faust's message, the
     # inbox's pair). With faust's unbounded polls (every partition's whole fetch at once) and
     # a 4,096-record inbox, thousands of records waited at any time, and every young
-    # collection (each 50,000 allocations: monitor.gc_tuning) walked them, freed nothing and
+    # collection (then each 50,000 allocations: monitor.gc_tuning) walked them, freed nothing and
     # promoted them: at 1,000 patients 83 collections, 4.3 s of a backlog of 1.1 M events
     # (logged one by one over a 250,000-event backlog, every young collection freed 0
     # objects). Bounded here (that 250,000-event backlog at 1,000 patients): GC pauses

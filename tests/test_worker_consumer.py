@@ -43,7 +43,7 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
     """Every commit path ends in the hook, which opens the next window (its records and its
     time) and resets faust's own records count. Records handled while the states were
     written (batches run between the write's turns) stay counted. A refused commit opens
-    nothing."""
+    nothing, and only a commit that succeeded calls ``after_commit`` (the heap settler)."""
     answers: list[bool] = []
 
     async def commit_offsets(self, offsets, start_new_transaction=True) -> bool:  # noqa: ANN001 - faust's signature
@@ -64,6 +64,8 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
             return True
 
         app.before_commit = before_commit
+        settled: list[int] = []
+        app.after_commit = lambda: settled.append(app.commit_window.records)
         seen = []
         for answer in (False, True):
             answers.append(answer)
@@ -73,6 +75,7 @@ def test_a_commit_of_any_origin_starts_the_next_window_of_commit_every_records(m
             seen.append((committed, app.commit_window.records, consumer._n_acked,  # noqa: SLF001
                          app.commit_window.seconds_left() > service.commit_interval - 1))
         assert written == [True, True]  # the states were written before each attempt
+        assert settled == [7]  # the heap is settled after the commit that succeeded, once
         return seen
 
     assert asyncio.run(run()) == [(False, 1241, 106, False), (True, 7, 7, True)]
