@@ -2,8 +2,8 @@
 
 CPython's defaults (thresholds 700, 10, 10) run a young collection every 700 net container
 allocations and consider a full one every 100 of those. A full collection walks every
-tracked object, and a worker's patient states are millions of them (about 50 containers a
-patient). Measured offline over the benchmark's 30,000-patient feed (the live worker's
+tracked object, and a worker's patient states are millions of them (at 100,000 patients
+1.6 M tracked objects). Measured offline over the benchmark's 30,000-patient feed (the live worker's
 batches, validation and state records without Kafka; 335,760 events): the defaults ran
 4,406 young, 401 middle and 21 full collections, 11.3 s of a 52.2 s run (the full ones
 9.3 s), and throughput fell as patients grew (6,432 events/s there against 8,330 at
@@ -18,32 +18,43 @@ catalogue) are moved to the permanent generation (``gc.freeze``), so no collecti
 them again. The pauses are measured (``medsafety_gc_pause_seconds``, by generation).
 
 **After each offset commit, what is alive is frozen too** (:class:`HeapSettler`), and the
-young threshold is high enough that a commit window rarely reaches it. The patient states
-are acyclic (dataclasses, lists and dicts that reference down, never back), so reference
-counting frees every one of them, and a collection can only find them alive. Yet each new
-state object was walked by the next young collection, long after it was allocated, when it
-was cold: logged one by one in a worker at a census of 30,000 (stop 33), the young
-collections walked 60,000-177,000 objects each, took 37-146 ms, and after the first
-(start-up's leftovers) freed nothing at all, 18 collections in a row; at 100,000 patients
-each took 300-400 ms (a pause of the input, and of the alerts of that moment), 2.9 s of a
-1.1 M-event row. (The count behind the young threshold is net of frees and stops at zero,
-so a census that holds still triggers collections: frees of old objects cannot take it
-below zero, new ones raise it.) ``gc.freeze`` moves every tracked object to the permanent
-generation at no cost (a list splice) and resets that count. Freezing at each commit alone,
-with the young threshold at 50,000, did not help: the collections came within the windows,
-fewer but larger (up to 455,000 objects, 402 ms at 30,000 patients), and walked the same
-objects. At 1,000,000 a window of 300,000 records allocates less than the threshold even
-while a census of 100,000 builds up (about 24 tracked objects a patient), so what a window
-allocates is frozen before any collection walks it; the threshold remains the bound on
-cyclic garbage between two commits.
+young threshold is above what a commit window allocated in the runs measured. The patient
+states are acyclic (dataclasses, lists and dicts that reference down, never back), so
+reference counting frees every one of them, and a collection can only find them alive.
+Yet each new state object was walked by the next young collection, long after it was
+allocated, when it was cold: logged one by one in a worker at a census of 30,000 (stop
+33), the young collections after start-up walked 43,000-177,000 objects each and took
+10-146 ms; the first freed 751 objects (start-up's leftovers), the 18 after it nothing at
+all. At 100,000 patients each took 290-400 ms (a pause of the input, and of the alerts of
+that moment), 2.9 s of a 1.1 M-event row. (The count behind the young threshold is net of
+frees and stops at zero, so a census that holds still triggers collections: frees of old
+objects cannot take it below zero, new ones raise it.) ``gc.freeze`` moves every tracked
+object to the permanent generation at no cost (a list splice) and resets the counts.
+Freezing at each commit alone, with the young threshold at 50,000, did not help: the
+collections came within the windows, fewer but larger (up to 455,000 objects, 402 ms at
+30,000 patients), and walked the same objects. At 1,000,000 a window of 300,000 records
+allocates less than the threshold even while a census of 100,000 builds up (about 16
+tracked objects a patient: 1.6 M in all at 100,000), so what a window allocates is frozen
+before any collection walks it.
 
-The price: a reference cycle that was alive at a freeze and dies later is never
-collected. The worker makes little cyclic garbage: a full collection after a 1.15 M-event
-run at 30,000 patients, everything unfrozen, found 325 unreachable objects (with the
-worker's own shutdown). To bound what it leaks all the same, every
-:data:`FULL_COLLECTION_EVERY` seconds the settler unfreezes and runs one full collection
-before freezing again: 890 ms at 30,000 patients (637,000 tracked objects), 2.1-2.5 s at
-100,000 (1.6 M, measured offline after the census warm-up), once an hour.
+The price, in memory: ``gc.freeze`` collects nothing, so a reference cycle made in a
+window (an exception's traceback, a callback that references its future) is frozen at the
+next commit, dead or alive, and with it whatever it references, until the next full
+collection. Every :data:`FULL_COLLECTION_EVERY` seconds the settler unfreezes and runs one
+before freezing again; that is the bound. The worker makes little cyclic garbage: a full
+collection after a whole 30,000-patient run (1.15 M events with the warm-up), everything
+unfrozen, found 325 unreachable objects, shutdown's included; an error path that raises on
+every record would make far more, and it is kept for up to the hour.
+
+The price, in time: that full collection stops the event loop inside a commit: 890 ms at
+30,000 patients (637,000 tracked objects), 2.1-2.5 s at 100,000 (1.6 M, offline after the
+census warm-up), about 1.4 us a tracked object, once an hour. The group's session timeout
+(``SESSION_TIMEOUT``, 10 s) is the limit: a census four times larger on one worker would
+pause long enough to be dropped from its group; scale out with more workers instead.
+CPython's own rule ran such full collections before, at moments of its choosing. A young
+collection can still come where a window allocates more than the threshold (a restore of
+a large partition's changelog, commits that keep failing): about 1 M cold objects, of the
+order of a second, as often as that happens.
 """
 
 from __future__ import annotations
