@@ -46,6 +46,10 @@ class Metrics:
         self.gc_pauses = Histogram(
             "medsafety_gc_pause_seconds", "Pauses of Python's cyclic garbage collector, by generation (2: a full "
             "collection, which walks every patient state).", ["generation"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.gc_frozen_garbage = Counter(
+            "medsafety_gc_frozen_garbage_total", "Unreachable objects the hourly full collection found among what "
+            "the commits had frozen: reference cycles kept since they died (monitor.gc_tuning.HeapSettler).",
+            registry=r)
         self.watermark = Gauge("medsafety_event_time_watermark_seconds",
                                "Event-time watermark (Unix seconds) per input partition.", ["partition"], registry=r)
         self.active_patients = Gauge("medsafety_active_patients", "Patients held in state on this worker.",

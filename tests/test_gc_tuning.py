@@ -52,7 +52,8 @@ def test_a_cycle_frozen_while_alive_is_freed_by_the_next_full_collection() -> No
     """The price of freezing (a cycle that dies frozen outlives any collection) and what
     bounds it: once ``full_every`` has passed, the next commit collects the frozen too."""
     now = [0.0]
-    settler = HeapSettler(full_every=60.0, clock=lambda: now[0])
+    metrics = Metrics()
+    settler = HeapSettler(full_every=60.0, clock=lambda: now[0], frozen_garbage=metrics.gc_frozen_garbage)
     first, second = _Node(), _Node()
     first.partner, second.partner = second, first
     gone = weakref.ref(first)
@@ -68,6 +69,7 @@ def test_a_cycle_frozen_while_alive_is_freed_by_the_next_full_collection() -> No
         settler.committed()
         assert gone() is None
         assert settler.collected >= 2
+        assert metrics.registry.get_sample_value("medsafety_gc_frozen_garbage_total") == settler.collected
         assert gc.get_freeze_count() > 0  # frozen again after the full collection
     finally:
         gc.unfreeze()
