@@ -203,7 +203,7 @@ def _worker(args: argparse.Namespace) -> int:
     rules = ClinicalRules.from_settings(RuleSettings.from_env())
     app = create_app(service, rules, metrics, url, health)
     tune_garbage_collector(metrics.gc_pauses)
-    app.after_commit = HeapSettler(frozen_garbage=metrics.gc_frozen_garbage).committed  # type: ignore[attr-defined]
+    app.after_commit = HeapSettler(metrics.gc_frozen_garbage).committed  # type: ignore[attr-defined]
     run_worker(app, loglevel=args.loglevel)
     return 0
 

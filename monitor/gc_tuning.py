@@ -102,16 +102,15 @@ class HeapSettler:
     window bounds what is allocated between two freezes, and a worker that stops receiving
     input stops committing and allocating alike."""
 
-    def __init__(self, full_every: float = FULL_COLLECTION_EVERY, clock: Callable[[], float] = time.monotonic,
-                 frozen_garbage: Counter | None = None) -> None:
+    def __init__(self, frozen_garbage: Counter, full_every: float = FULL_COLLECTION_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        #: Counts the unreachable objects each full collection found (what the freezes would
+        #: have leaked; ``medsafety_gc_frozen_garbage_total``): a count that climbs hour after
+        #: hour is a leak the hourly collection is holding back.
+        self._frozen_garbage = frozen_garbage
         self._full_every = full_every
         self._clock = clock
         self._last_full = clock()
-        #: Unreachable objects the full collections found (what the freezes would have leaked),
-        #: also counted in ``frozen_garbage`` (``medsafety_gc_frozen_garbage_total``) if given:
-        #: a count that climbs hour after hour is a leak the hourly collection is holding back.
-        self.collected = 0
-        self._frozen_garbage = frozen_garbage
 
     def committed(self) -> None:
         """Offsets were committed: freeze what is alive now (and, once ``full_every`` has
@@ -120,8 +119,5 @@ class HeapSettler:
         if now - self._last_full >= self._full_every:
             self._last_full = now
             gc.unfreeze()
-            found = gc.collect()
-            self.collected += found
-            if self._frozen_garbage is not None:
-                self._frozen_garbage.inc(found)
+            self._frozen_garbage.inc(gc.collect())
         gc.freeze()
